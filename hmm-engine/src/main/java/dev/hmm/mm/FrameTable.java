@@ -1,0 +1,217 @@
+package dev.hmm.mm;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The {@code struct page} table of one {@link MemoryNode}: frame metadata as a struct of parallel primitive arrays
+ * indexed by frame index, with no Java object per page.
+ *
+ * <pre>
+ *  array     type   writer                      reader       modes        meaning
+ *  state     int[]  any (CAS)                   any          cas / la     PageState | page flags | pin count (below)
+ *  rmap      long[] owner of the transition      any          so / la      reverse map: who maps the frame ({@link Rmap})
+ *  freeNext  int[]  {@link FreeList} (via CAS on  FreeList     plain        free-list link (index + 1, 0 = end),
+ *                   its head)                                               valid only while FREE
+ *  lruPrev   int[]  LRU owner (its try-lock)     LRU owner    plain        device nodes only: the LRU surrogate
+ *  lruNext   int[]  LRU owner (its try-lock)     LRU owner    plain        (page-&gt;lru is unusable for ZONE_DEVICE)
+ *
+ *  bytes per frame: 4 + 8 + 4 = 16 on RAM nodes, 16 + 4 + 4 = 24 on device nodes (Linux struct page: 64)
+ * </pre>
+ *
+ * State word:
+ * <pre>
+ *  31                                   8 7        4 3      0
+ * +--------------------------------------+----------+--------+
+ * |            pin count (24 bits)        |  flags   | state  |
+ * +--------------------------------------+----------+--------+
+ *  flags: bit 4 PG_dirty (file pages: data newer than the file)
+ * </pre>
+ * Every state change is one CAS on this word ({@link #tryTransition}); the flags and pins change by CAS on the same
+ * word, so a transition can require "no pins" atomically (isolation) and a pin can require "MAPPED" atomically.
+ */
+public final class FrameTable {
+    static final int STATE_MASK = 0xF;
+    static final int FLAG_DIRTY = 1 << 4;
+    static final int PIN_SHIFT = 8;
+    static final int PIN_ONE = 1 << PIN_SHIFT;
+    static final int MAX_PINS = (1 << (32 - PIN_SHIFT - 1)) - 1;
+
+    private static final VarHandle INT = MethodHandles.arrayElementVarHandle(int[].class);
+    private static final VarHandle LONG = MethodHandles.arrayElementVarHandle(long[].class);
+
+    /** Result codes of {@link #tryIsolate}. */
+    static final int ISOLATED = 0;
+    static final int ISOLATE_PINNED = 1;
+    static final int ISOLATE_BUSY = 2;
+
+    private final int node;
+    private final int frames;
+    private final int[] state;
+    private final long[] rmap;
+    final int[] freeNext;
+    final int[] lruPrev;
+    final int[] lruNext;
+
+    FrameTable(int node, int frames, boolean withLru) {
+        this.node = node;
+        this.frames = frames;
+        this.state = new int[frames];
+        this.rmap = new long[frames];
+        this.freeNext = new int[frames];
+        this.lruPrev = withLru ? new int[frames] : null;
+        this.lruNext = withLru ? new int[frames] : null;
+        java.util.Arrays.fill(rmap, Rmap.NONE);
+    }
+
+    /** Bytes of metadata per frame (the arrays above, without array headers). */
+    int bytesPerFrame() {
+        return 4 + 8 + 4 + (lruPrev != null ? 8 : 0);
+    }
+
+    int frames() {
+        return frames;
+    }
+
+    int node() {
+        return node;
+    }
+
+    long pfn(int index) {
+        return Pfn.of(node, index);
+    }
+
+    // ---------------------------------------------------------------- state word
+
+    int laState(int i) {
+        return (int) INT.getAcquire(state, i);
+    }
+
+    boolean casState(int i, int expect, int update) {
+        return INT.compareAndSet(state, i, expect, update);
+    }
+
+    static PageState stateOf(int word) {
+        return PageState.of(word & STATE_MASK);
+    }
+
+    static int pinsOf(int word) {
+        return word >>> PIN_SHIFT;
+    }
+
+    PageState state(int i) {
+        return stateOf(laState(i));
+    }
+
+    int pins(int i) {
+        return pinsOf(laState(i));
+    }
+
+    /**
+     * One CAS from {@code from} to {@code to}, keeping flags and pins. Linearizes at the CAS.
+     *
+     * @return false if the frame was not in {@code from} (a race the caller handles); retries only while the state
+     *     stays {@code from} and other bits of the word change under it
+     * @throws IllegalPageStateException if {@code from -> to} is not an edge of the state machine
+     */
+    boolean tryTransition(int i, PageState from, PageState to) {
+        if (!PageState.isLegal(from, to)) {
+            throw new IllegalPageStateException(pfn(i), state(i), from, to);
+        }
+        for (;;) {
+            int w = laState(i);
+            if ((w & STATE_MASK) != from.ordinal()) {
+                return false;
+            }
+            int n = (w & ~STATE_MASK) | to.ordinal();
+            if (to == PageState.FREE) {
+                n = to.ordinal(); // a free frame carries no flags and no pins
+            }
+            if (casState(i, w, n)) {
+                return true;
+            }
+        }
+    }
+
+    /** As {@link #tryTransition}, but a frame not in {@code from} is an engine bug: throws naming the frame. */
+    void transition(int i, PageState from, PageState to) {
+        if (!tryTransition(i, from, to)) {
+            throw new IllegalPageStateException(pfn(i), state(i), from, to);
+        }
+    }
+
+    /**
+     * MAPPED with no pins -&gt; ISOLATED, one CAS (the {@code folio_trylock} + {@code migrate_vma_check_page} step).
+     *
+     * @return {@link #ISOLATED}, {@link #ISOLATE_PINNED} (a pin holds it), or {@link #ISOLATE_BUSY} (not MAPPED)
+     */
+    int tryIsolate(int i) {
+        for (;;) {
+            int w = laState(i);
+            if ((w & STATE_MASK) != PageState.MAPPED.ordinal()) {
+                return ISOLATE_BUSY;
+            }
+            if (pinsOf(w) != 0) {
+                return ISOLATE_PINNED;
+            }
+            if (casState(i, w, (w & ~STATE_MASK) | PageState.ISOLATED.ordinal())) {
+                return ISOLATED;
+            }
+        }
+    }
+
+    /** Takes a long-term pin: MAPPED|p -&gt; MAPPED|p+1. False if the frame is not MAPPED (isolated, being freed). */
+    boolean tryPin(int i) {
+        for (;;) {
+            int w = laState(i);
+            if ((w & STATE_MASK) != PageState.MAPPED.ordinal()) {
+                return false;
+            }
+            if (pinsOf(w) >= MAX_PINS) {
+                throw new IllegalStateException("frame " + Pfn.toString(pfn(i)) + ": pin count overflow");
+            }
+            if (casState(i, w, w + PIN_ONE)) {
+                return true;
+            }
+        }
+    }
+
+    void unpin(int i) {
+        for (;;) {
+            int w = laState(i);
+            if (pinsOf(w) == 0) {
+                throw new IllegalStateException("frame " + Pfn.toString(pfn(i)) + ": unpin without a pin (state "
+                        + stateOf(w) + ")");
+            }
+            if (casState(i, w, w - PIN_ONE)) {
+                return;
+            }
+        }
+    }
+
+    boolean testFlag(int i, int flag) {
+        return (laState(i) & flag) != 0;
+    }
+
+    /** Sets or clears a page flag by CAS; returns the previous value of the flag. */
+    boolean updateFlag(int i, int flag, boolean set) {
+        for (;;) {
+            int w = laState(i);
+            int n = set ? (w | flag) : (w & ~flag);
+            if (n == w || casState(i, w, n)) {
+                return (w & flag) != 0;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- reverse map
+
+    long laRmap(int i) {
+        return (long) LONG.getAcquire(rmap, i);
+    }
+
+    /** Ordered store: published before the page-table entry that makes the frame reachable (a later CAS). */
+    void soRmap(int i, long value) {
+        LONG.setRelease(rmap, i, value);
+    }
+}

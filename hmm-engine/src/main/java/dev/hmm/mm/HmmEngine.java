@@ -1,0 +1,256 @@
+package dev.hmm.mm;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * The heterogeneous memory management engine: system RAM (node 0), the devices attached to it, the address spaces
+ * that use them, and the machinery shared by all (TLB shootdown, migration-entry waits, metrics).
+ *
+ * {@snippet lang = "java" :
+ * try (HmmEngine engine = HmmEngine.create(EngineConfig.of(1L << 30))) {
+ *     Device gpu = engine.attachDevice(driver);              // registers a DevicePagemap
+ *     AddressSpace mm = engine.createAddressSpace();
+ *     long va = mm.mmap(64 << 20, Prot.READ_WRITE);
+ *     mm.write(va, data);                                    // CPU first touch: zeroed RAM frames
+ *     MigrationResult r = engine.migrate(mm, va, 64 << 20, gpu); // migrate_vma, batched copies
+ *     mm.read(va, data);                                     // device-private: CPU faults, migrateToRam
+ * }
+ * }
+ */
+public final class HmmEngine implements AutoCloseable {
+    private final EngineConfig config;
+    private final MemoryNode[] nodes = new MemoryNode[Pfn.MAX_NODES];
+    private final MemoryNode ram;
+    private final List<Device> devices = new CopyOnWriteArrayList<>();
+    private volatile AddressSpace[] spaces = new AddressSpace[16];
+    private int nextSpaceId = 1; // guarded by this
+    private int nextNodeId = 1; // guarded by this
+    private volatile boolean closed;
+
+    final Tlb tlb = new Tlb();
+    final PageWaitTable waits = new PageWaitTable();
+    final HmmStats stats;
+    final CpuFaultHandler cpuFaults;
+    final Migrator migrator;
+    final TestHooks hooks = new TestHooks();
+
+    private HmmEngine(EngineConfig config, MeterRegistry registry) {
+        this.config = config;
+        this.stats = new HmmStats(registry, tlb, waits);
+        int frames = (int) (config.ramBytes() / config.pageSize());
+        PageStore store = PageStore.create(config.dataPlane(), frames, config.pageSize());
+        this.ram = new MemoryNode(0, "ram", MemoryType.SYSTEM_RAM, frames, config.pageSize(), store);
+        nodes[0] = ram;
+        stats.registerNode(ram);
+        this.cpuFaults = new CpuFaultHandler(this, stats);
+        this.migrator = new Migrator(this);
+    }
+
+    /** An engine with its meters on a fresh {@link SimpleMeterRegistry}. */
+    public static HmmEngine create(EngineConfig config) {
+        return new HmmEngine(config, new SimpleMeterRegistry());
+    }
+
+    /** An engine registering its {@code hmm.*} meters on {@code registry}. */
+    public static HmmEngine create(EngineConfig config, MeterRegistry registry) {
+        return new HmmEngine(config, registry);
+    }
+
+    public EngineConfig config() {
+        return config;
+    }
+
+    public int pageSize() {
+        return config.pageSize();
+    }
+
+    public HmmStats stats() {
+        return stats;
+    }
+
+    /** The system-RAM node. */
+    public MemoryNode ram() {
+        return ram;
+    }
+
+    /** The node with id {@code id} (0 = RAM). Hot path: a plain array read. */
+    MemoryNode node(int id) {
+        return nodes[id];
+    }
+
+    /** The node with id {@code id}, or an exception. */
+    public MemoryNode nodeById(int id) {
+        MemoryNode n = id >= 0 && id < nodes.length ? nodes[id] : null;
+        if (n == null) {
+            throw new IllegalArgumentException("no memory node " + id);
+        }
+        return n;
+    }
+
+    public List<Device> devices() {
+        return devices;
+    }
+
+    /**
+     * Attaches a device: allocates its memory through the driver and registers it as a {@link DevicePagemap}
+     * ({@code memremap_pages}).
+     */
+    public synchronized Device attachDevice(DeviceDriver driver) {
+        checkOpen();
+        long cap = driver.capacityBytes();
+        int ps = config.pageSize();
+        if (cap < ps || cap % ps != 0) {
+            throw new IllegalArgumentException("device " + driver.name() + ": memory must be a positive multiple of the "
+                    + "page size: capacity=" + cap + ", pageSize=" + ps);
+        }
+        if (cap / ps > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("device " + driver.name() + ": more than 2^31 frames: capacity=" + cap);
+        }
+        if (!driver.memoryType().isDevice()) {
+            throw new IllegalArgumentException("device " + driver.name() + ": memory type " + driver.memoryType()
+                    + " is not device memory");
+        }
+        for (Device d : devices) {
+            if (d.name().equals(driver.name())) {
+                throw new IllegalArgumentException("a device named " + driver.name() + " is already attached");
+            }
+        }
+        if (nextNodeId >= Pfn.MAX_NODES) {
+            throw new IllegalStateException("at most " + (Pfn.MAX_NODES - 1) + " devices");
+        }
+        int frames = (int) (cap / ps);
+        PageStore store = driver.createPageStore(frames, ps, config.dataPlane());
+        int id = nextNodeId++;
+        MemoryNode node = new MemoryNode(id, driver.name(), driver.memoryType(), frames, ps, store);
+        Device device = new Device(this, driver, node);
+        nodes[id] = node;
+        devices.add(device);
+        stats.registerNode(node);
+        return device;
+    }
+
+    /** A new, empty address space ({@code mm_struct}). */
+    public synchronized AddressSpace createAddressSpace() {
+        checkOpen();
+        int id = nextSpaceId++;
+        if (id >= Rmap.MAX_SPACES) {
+            throw new IllegalStateException("at most " + Rmap.MAX_SPACES + " address spaces");
+        }
+        AddressSpace mm = new AddressSpace(this, id);
+        AddressSpace[] cur = spaces;
+        if (id >= cur.length) {
+            cur = Arrays.copyOf(cur, Math.max(id + 1, cur.length * 2));
+        } else {
+            cur = cur.clone();
+        }
+        cur[id] = mm;
+        spaces = cur;
+        return mm;
+    }
+
+    /** The address space with this id, or null (reverse-map lookups). */
+    AddressSpace space(int id) {
+        AddressSpace[] s = spaces;
+        return id < s.length ? s[id] : null;
+    }
+
+    synchronized void unregister(AddressSpace mm) {
+        AddressSpace[] cur = spaces.clone();
+        if (mm.id() < cur.length && cur[mm.id()] == mm) {
+            cur[mm.id()] = null;
+            spaces = cur;
+        }
+    }
+
+    /**
+     * Migrates {@code [va, va+length)} of {@code mm} to {@code target}: system pages and holes are moved there, other
+     * devices' pages go through RAM. One {@code migrate_vma} sequence per batch of pages.
+     */
+    public MigrationResult migrate(AddressSpace mm, long va, long length, Device target) {
+        checkRange(mm, va, length);
+        if (!target.memoryType().movable()) {
+            throw new IllegalArgumentException("device " + target.name() + " holds " + target.memoryType()
+                    + " memory, which is not a migration target (map it in place with mmapDax)");
+        }
+        return migrator.toDevice(mm, va, va + mm.alignUp(length), target);
+    }
+
+    /** Migrates every device page of {@code [va, va+length)} back to system RAM. */
+    public MigrationResult migrateToRam(AddressSpace mm, long va, long length) {
+        checkRange(mm, va, length);
+        return migrator.toRam(mm, va, va + mm.alignUp(length), null);
+    }
+
+    /**
+     * Cross-checks every page table against every frame ({@link InvariantCheck}); call only when no access, fault or
+     * migration is in flight.
+     *
+     * @return the violations found, empty when the engine is consistent
+     */
+    public List<String> check() {
+        List<AddressSpace> all = new ArrayList<>();
+        for (AddressSpace mm : spaces) {
+            if (mm != null) {
+                all.add(mm);
+            }
+        }
+        return InvariantCheck.run(this, all);
+    }
+
+    private void checkRange(AddressSpace mm, long va, long length) {
+        checkOpen();
+        if (mm.engine() != this) {
+            throw new IllegalArgumentException("address space " + mm + " belongs to another engine");
+        }
+        if ((va & (mm.pageSize - 1)) != 0 || length <= 0) {
+            throw new IllegalArgumentException(String.format(
+                    "migration needs a page-aligned start and a positive length: va=0x%x length=%d", va, length));
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("engine is closed");
+        }
+    }
+
+    /**
+     * Tears everything down: address spaces, then devices (their copy engines), then memory. Idempotent.
+     */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        List<RuntimeException> errors = new ArrayList<>();
+        for (AddressSpace mm : spaces) {
+            if (mm != null) {
+                try {
+                    mm.close();
+                } catch (RuntimeException e) {
+                    errors.add(e);
+                }
+            }
+        }
+        for (Device d : devices) {
+            try {
+                d.close();
+                d.node().store.close();
+            } catch (RuntimeException e) {
+                errors.add(e);
+            }
+        }
+        ram.store.close();
+        if (!errors.isEmpty()) {
+            RuntimeException e = new IllegalStateException("engine close: " + errors.size() + " error(s)", errors.get(0));
+            errors.stream().skip(1).forEach(e::addSuppressed);
+            throw e;
+        }
+    }
+}

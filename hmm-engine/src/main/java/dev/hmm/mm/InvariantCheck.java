@@ -1,0 +1,156 @@
+package dev.hmm.mm;
+
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+
+/**
+ * A consistency check of the whole engine at a quiescent point (no access, fault or migration in flight): the
+ * equivalent of walking every page table and every {@code struct page} and cross-checking them. Used after stress
+ * runs and by {@code ./hmm simulate}; cost is linear in mapped pages plus frames.
+ *
+ * <p>Checks: every entry names a frame that is MAPPED, whose reverse map leads back to that entry, and no frame is
+ * named twice (every page is in exactly one place); entry kind matches the memory type (device-private entries only
+ * on device-private memory, never a present entry there); no migration entry and no ISOLATED frame is left; per node,
+ * MAPPED frames = entries naming it, FREE frames = free-list length = the free count (free counts balance), no frame
+ * ALLOCATED outside DAX claims; every entry lies inside a VMA.
+ */
+public final class InvariantCheck {
+    private static final int MAX_REPORTED = 50;
+
+    private final HmmEngine engine;
+    private final List<String> violations = new ArrayList<>();
+    private long mappedPages;
+    private int suppressed;
+
+    private InvariantCheck(HmmEngine engine) {
+        this.engine = engine;
+    }
+
+    /** Runs the check; the engine must be quiescent. Returns the violations found (empty when consistent). */
+    public static List<String> run(HmmEngine engine, List<AddressSpace> spaces) {
+        InvariantCheck c = new InvariantCheck(engine);
+        c.check(spaces);
+        return c.violations;
+    }
+
+    private void violation(String s) {
+        if (violations.size() < MAX_REPORTED) {
+            violations.add(s);
+        } else if (suppressed++ == 0) {
+            violations.add("... further violations suppressed");
+        }
+    }
+
+    private void check(List<AddressSpace> spaces) {
+        List<MemoryNode> nodes = new ArrayList<>();
+        nodes.add(engine.ram());
+        for (Device d : engine.devices()) {
+            nodes.add(d.node());
+        }
+        BitSet[] seen = new BitSet[Pfn.MAX_NODES];
+        for (MemoryNode n : nodes) {
+            seen[n.id()] = new BitSet(n.frames());
+        }
+        for (AddressSpace mm : spaces) {
+            if (!mm.isClosed()) {
+                checkSpace(mm, seen);
+            }
+        }
+        for (MemoryNode n : nodes) {
+            checkNode(n, seen[n.id()]);
+        }
+    }
+
+    private void checkSpace(AddressSpace mm, BitSet[] seen) {
+        mm.pageTable.forEachLeaf((base, leaf) -> {
+            for (int s = 0; s < leaf.length; s++) {
+                long pte = PageTable.laPte(leaf, s);
+                if (pte == Pte.NONE) {
+                    continue;
+                }
+                long vpn = base + s;
+                long va = vpn << mm.pageShift;
+                String where = String.format("%s page 0x%x %s", mm, va, Pte.toString(pte));
+                if (mm.findVma(va) == null) {
+                    violation(where + ": entry outside any VMA");
+                }
+                int kind = Pte.kind(pte);
+                if (kind == Pte.KIND_MIGRATION) {
+                    violation(where + ": migration entry left at quiescence");
+                    continue;
+                }
+                long pfn = Pte.pfn(pte);
+                int nodeId = Pfn.node(pfn);
+                MemoryNode node = nodeId < Pfn.MAX_NODES ? engine.node(nodeId) : null;
+                if (node == null || Pfn.index(pfn) >= node.frames()) {
+                    violation(where + ": names a frame that does not exist");
+                    continue;
+                }
+                int idx = Pfn.index(pfn);
+                mappedPages++;
+                if (kind == Pte.KIND_DEVICE_PRIVATE && node.type() != MemoryType.DEVICE_PRIVATE) {
+                    violation(where + ": device-private entry on " + node.type() + " memory");
+                }
+                if (kind == Pte.KIND_PRESENT && !node.type().cpuAddressable()) {
+                    violation(where + ": present entry on CPU-inaccessible " + node.type() + " memory");
+                }
+                if (kind == Pte.KIND_EXCLUSIVE && node.type() != MemoryType.SYSTEM_RAM) {
+                    violation(where + ": device-exclusive entry on " + node.type() + " memory");
+                }
+                PageState st = node.table.state(idx);
+                if (st != PageState.MAPPED) {
+                    violation(where + ": frame " + Pfn.toString(pfn) + " is " + st + ", expected MAPPED");
+                }
+                long rmap = node.table.laRmap(idx);
+                if (!Rmap.isFile(rmap) && rmap != Rmap.anon(mm.id(), vpn)) {
+                    violation(where + ": reverse map of " + Pfn.toString(pfn) + " is " + Long.toHexString(rmap)
+                            + ", expected this page");
+                }
+                if (!Rmap.isFile(rmap)) {
+                    if (seen[nodeId].get(idx)) {
+                        violation(where + ": frame " + Pfn.toString(pfn) + " is mapped twice");
+                    }
+                    seen[nodeId].set(idx);
+                }
+            }
+        });
+    }
+
+    private void checkNode(MemoryNode n, BitSet referenced) {
+        long free = 0;
+        long mapped = 0;
+        for (int i = 0; i < n.frames(); i++) {
+            int w = n.table.laState(i);
+            PageState st = FrameTable.stateOf(w);
+            switch (st) {
+                case FREE -> {
+                    free++;
+                    if (FrameTable.pinsOf(w) != 0) {
+                        violation(n.name() + " frame " + i + ": FREE with pins");
+                    }
+                }
+                case MAPPED -> {
+                    mapped++;
+                    if (!referenced.get(i) && !Rmap.isFile(n.table.laRmap(i))) {
+                        violation(n.name() + " frame " + i + ": MAPPED but no entry names it (leaked)");
+                    }
+                }
+                case ALLOCATED -> {
+                    if (!n.isLinear()) {
+                        violation(n.name() + " frame " + i + ": ALLOCATED at quiescence (leaked)");
+                    }
+                }
+                case ISOLATED -> violation(n.name() + " frame " + i + ": ISOLATED at quiescence");
+            }
+        }
+        if (n.isLinear()) {
+            return;
+        }
+        long listed = n.free.walk(n.frames() + 1L);
+        if (listed != free || n.free.count() != free) {
+            violation(String.format("%s: %d FREE frames, free list holds %d, free count says %d", n.name(), free,
+                    listed, n.free.count()));
+        }
+    }
+}

@@ -1,0 +1,249 @@
+package dev.hmm.mm;
+
+import dev.hmm.concurrent.Backoff;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import org.jctools.queues.MpmcArrayQueue;
+import org.jctools.queues.MpscArrayQueue;
+
+/**
+ * A copy engine that copies with the CPU ({@link MemorySegment#copy}) on a configurable number of threads: the
+ * submitting thread plus {@code threads - 1} workers. Usable by any backend whose stores are host-addressable
+ * (the simulated device, RAM, persistent memory).
+ *
+ * <h2>Work flow</h2>
+ * A batch of {@code n} pages is cut into at most {@code threads} contiguous stripes of at least
+ * {@value #MIN_STRIPE_BYTES} bytes. Stripes 1..k-1 go to the workers through a JCTools {@link MpmcArrayQueue}; the
+ * submitter copies stripe 0 itself (caller-runs: a one-page fault copy never pays a thread hand-off), then helps with
+ * queued stripes until the workers' completion notices, posted to the batch's {@link MpscArrayQueue}, have all
+ * arrived. Runs of pages contiguous in both stores are copied with one {@code memcpy}.
+ *
+ * <h2>Worker parking</h2>
+ * A worker with nothing to do sets {@code idle} (volatile), re-polls the queue, then parks; a submitter offers its
+ * stripes (volatile) and then unparks every worker whose {@code idle} is set. Either the worker's re-poll sees the
+ * stripe or the submitter sees {@code idle}: no lost wake-up.
+ */
+public final class MemcpyCopyEngine implements CopyEngine {
+    static final long MIN_STRIPE_BYTES = 128 * 1024;
+
+    private final String name;
+    private final int threads;
+    private final Worker[] workers;
+    private final MpmcArrayQueue<Stripe> work;
+    private final CopyFaultInjector injector;
+    private final AtomicLong batchSeq = new AtomicLong();
+    private volatile boolean closed;
+
+    public MemcpyCopyEngine(String name, int threads) {
+        this(name, threads, CopyFaultInjector.NONE);
+    }
+
+    public MemcpyCopyEngine(String name, int threads, CopyFaultInjector injector) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("copy threads must be at least 1: threads=" + threads);
+        }
+        this.name = name;
+        this.threads = threads;
+        this.injector = injector;
+        this.work = new MpmcArrayQueue<>(Math.max(64, threads * 64));
+        this.workers = new Worker[threads - 1];
+        for (int k = 0; k < workers.length; k++) {
+            workers[k] = new Worker(name + "-copy-" + (k + 1));
+            workers[k].thread.start();
+        }
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    public void copy(CopyBatch batch) {
+        int n = batch.count();
+        if (n == 0) {
+            return;
+        }
+        if (closed) {
+            throw new IllegalStateException("copy engine " + name + " is closed");
+        }
+        long seq = batchSeq.getAndIncrement();
+        if (!batch.source().hasData() || !batch.destination().hasData()) {
+            // METADATA plane: nothing to move; failures are still injected so rollback paths run the same.
+            for (int i = 0; i < n; i++) {
+                if (injector.shouldFail(seq, i, batch.srcIndex(i), batch.dstIndex(i))) {
+                    batch.fail(i);
+                }
+            }
+            return;
+        }
+        int stripes = (int) Math.min(Math.min(threads, n), Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
+        if (stripes <= 1) {
+            copyRange(batch, seq, 0, n);
+            return;
+        }
+        Completion done = new Completion(stripes - 1);
+        int per = (n + stripes - 1) / stripes;
+        for (int s = 1; s < stripes; s++) {
+            int lo = s * per;
+            int hi = Math.min(n, lo + per);
+            Stripe st = new Stripe(batch, seq, lo, hi, done);
+            while (!work.offer(st)) {
+                runOne(); // queue full: help drain it
+            }
+        }
+        for (Worker w : workers) {
+            if (w.idle) {
+                LockSupport.unpark(w.thread);
+            }
+        }
+        copyRange(batch, seq, 0, Math.min(n, per));
+        Backoff backoff = null;
+        while (done.remaining > 0) {
+            if (done.notices.poll() != null) {
+                done.remaining--;
+            } else if (!runOne()) {
+                if (backoff == null) {
+                    backoff = new Backoff();
+                }
+                backoff.idle();
+            }
+        }
+    }
+
+    /** Runs one queued stripe (any batch's); false if the queue was empty. */
+    private boolean runOne() {
+        Stripe st = work.poll();
+        if (st == null) {
+            return false;
+        }
+        run(st);
+        return true;
+    }
+
+    private void run(Stripe st) {
+        try {
+            copyRange(st.batch, st.seq, st.lo, st.hi);
+        } catch (RuntimeException | Error e) {
+            for (int i = st.lo; i < st.hi; i++) {
+                st.batch.fail(i);
+            }
+        } finally {
+            // release: the stripe's copies happen-before the submitter's poll of this notice
+            while (!st.done.notices.offer(st)) {
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    private void copyRange(CopyBatch b, long seq, int lo, int hi) {
+        MemorySegment src = b.source().memory();
+        MemorySegment dst = b.destination().memory();
+        long ps = b.pageSize();
+        int i = lo;
+        while (i < hi) {
+            int s = b.srcIndex(i);
+            int d = b.dstIndex(i);
+            if (injector.shouldFail(seq, i, s, d)) {
+                // fail in the middle of the page: the destination holds half a copy, which rollback must discard
+                if (s == CopyBatch.FILL) {
+                    dst.asSlice(d * ps, ps / 2).fill((byte) 0);
+                } else {
+                    MemorySegment.copy(src, s * ps, dst, d * ps, ps / 2);
+                }
+                b.fail(i);
+                i++;
+                continue;
+            }
+            if (s == CopyBatch.FILL) {
+                dst.asSlice(d * ps, ps).fill((byte) 0);
+                i++;
+                continue;
+            }
+            // extend over a run contiguous in both stores, unless the injector wants a page of it
+            int j = i + 1;
+            while (j < hi && b.srcIndex(j) == s + (j - i) && b.dstIndex(j) == d + (j - i)
+                    && !injector.shouldFail(seq, j, b.srcIndex(j), b.dstIndex(j))) {
+                j++;
+            }
+            MemorySegment.copy(src, s * ps, dst, d * ps, (j - i) * ps);
+            i = j;
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        for (Worker w : workers) {
+            LockSupport.unpark(w.thread);
+        }
+        for (Worker w : workers) {
+            try {
+                w.thread.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private static final class Stripe {
+        final CopyBatch batch;
+        final long seq;
+        final int lo;
+        final int hi;
+        final Completion done;
+
+        Stripe(CopyBatch batch, long seq, int lo, int hi, Completion done) {
+            this.batch = batch;
+            this.seq = seq;
+            this.lo = lo;
+            this.hi = hi;
+            this.done = done;
+        }
+    }
+
+    /** Completion notices of one batch: workers offer, the submitter polls (many-to-one). */
+    private static final class Completion {
+        final MpscArrayQueue<Stripe> notices;
+        int remaining; // submitter only
+
+        Completion(int expected) {
+            this.notices = new MpscArrayQueue<>(Math.max(2, expected));
+            this.remaining = expected;
+        }
+    }
+
+    private final class Worker implements Runnable {
+        final Thread thread;
+        volatile boolean idle;
+
+        Worker(String threadName) {
+            this.thread = Thread.ofPlatform().name(threadName).daemon().unstarted(this);
+        }
+
+        @Override
+        public void run() {
+            int spins = 0;
+            while (!closed) {
+                Stripe st = work.poll();
+                if (st != null) {
+                    spins = 0;
+                    MemcpyCopyEngine.this.run(st);
+                    continue;
+                }
+                if (++spins < 256) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                idle = true;
+                if (work.isEmpty() && !closed) {
+                    LockSupport.park(this);
+                }
+                idle = false;
+                spins = 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+package dev.hmm.mm;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The data plane of one memory node: where the bytes of its frames live. {@link DataPlane#REAL} stores are one
+ * off-heap segment of {@code frames * pageSize} bytes, frame {@code i} at offset {@code i * pageSize};
+ * {@link DataPlane#METADATA} stores have no bytes at all.
+ *
+ * <p>A backend may supply its own store (a mapped file for persistent memory, device memory for a real GPU).
+ */
+public interface PageStore extends AutoCloseable {
+
+    /** Whether frames have bytes ({@link DataPlane#REAL}). */
+    boolean hasData();
+
+    /**
+     * The whole node's memory, frame {@code i} at {@code i * pageSize()}. Only for stores with data; CPU code reads
+     * and writes through it, so a store whose memory is not host-addressable must say so by returning
+     * {@link MemorySegment#NULL} and providing its own {@link CopyEngine}.
+     */
+    MemorySegment memory();
+
+    int pageSize();
+
+    long frames();
+
+    /** Releases the memory. Idempotent. */
+    @Override
+    void close();
+
+    /** An off-heap store from a shared arena, page-aligned, zero-filled. */
+    static PageStore offHeap(long frames, int pageSize) {
+        return new OffHeap(frames, pageSize);
+    }
+
+    /** A store without bytes, for {@link DataPlane#METADATA}. */
+    static PageStore metadata(long frames, int pageSize) {
+        return new Metadata(frames, pageSize);
+    }
+
+    static PageStore create(DataPlane plane, long frames, int pageSize) {
+        return plane == DataPlane.REAL ? offHeap(frames, pageSize) : metadata(frames, pageSize);
+    }
+
+    /** Off-heap memory from one {@code Arena.ofShared()}, closed only when the store is closed. */
+    final class OffHeap implements PageStore {
+        private final Arena arena;
+        private final MemorySegment memory;
+        private final long frames;
+        private final int pageSize;
+
+        OffHeap(long frames, int pageSize) {
+            this.arena = Arena.ofShared();
+            try {
+                this.memory = arena.allocate(frames * pageSize, pageSize);
+            } catch (OutOfMemoryError | IllegalArgumentException e) {
+                arena.close();
+                throw new IllegalArgumentException("cannot allocate " + frames + " frames of " + pageSize
+                        + " bytes off-heap (" + (frames * pageSize >> 20) + " MiB): " + e.getMessage(), e);
+            }
+            this.frames = frames;
+            this.pageSize = pageSize;
+        }
+
+        @Override
+        public boolean hasData() {
+            return true;
+        }
+
+        @Override
+        public MemorySegment memory() {
+            return memory;
+        }
+
+        @Override
+        public int pageSize() {
+            return pageSize;
+        }
+
+        @Override
+        public long frames() {
+            return frames;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (arena.scope().isAlive()) {
+                arena.close();
+            }
+        }
+    }
+
+    /** No bytes: every page-table and migration step runs, no byte is copied. */
+    record Metadata(long frames, int pageSize) implements PageStore {
+        @Override
+        public boolean hasData() {
+            return false;
+        }
+
+        @Override
+        public MemorySegment memory() {
+            return MemorySegment.NULL;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package dev.hmm.mm;
+
+/**
+ * Encoding of a 64-bit page-table entry ({@code pte_t}), shared by CPU page tables and device mirror tables. Entries
+ * change only by CAS ({@link PageTable#casPte}); this class only encodes and decodes. Never instantiated.
+ *
+ * <pre>
+ *  63                                               12 11       7 6 5 4 3 2   0
+ * +---------------------------------------------------+----------+-+-+-+-+-----+
+ * |                 pfn (node:12 | index:40)          | reserved|N|R|D|A|W|kind |
+ * +---------------------------------------------------+---------+-+-+-+-+-+-----+
+ *
+ *  kind  0 NONE            nothing mapped (pte_none); every other bit is 0
+ *        1 PRESENT         CPU-mappable frame (RAM, device-coherent, persistent)
+ *        2 DEVICE_PRIVATE  device-private swap entry: names a device frame; not present to the CPU
+ *        3 MIGRATION       migration entry: page under migration; pfn names the source frame; accessors wait
+ *        4 EXCLUSIVE       device-exclusive entry (make_device_exclusive): RAM frame the CPU must not touch
+ *  W  bit 3  writable (for MIGRATION / EXCLUSIVE: the original entry was writable)
+ *  A  bit 4  accessed (young)
+ *  D  bit 5  dirty
+ *  R  bit 6  remote: in a device mirror table, the frame is reached over the link, not in local memory
+ *  N  bit 7  PROT_NONE: the VMA forbids every access (the entry keeps its frame, accesses fault; _PAGE_PROTNONE)
+ * </pre>
+ *
+ * Only the meaning of the bits follows the kernel (pte_present, is_device_private_entry, is_migration_entry,
+ * pte_write, pte_young, pte_dirty); their positions are our own.
+ */
+public final class Pte {
+    public static final long NONE = 0L;
+
+    static final int KIND_BITS = 3;
+    static final long KIND_MASK = (1L << KIND_BITS) - 1;
+    public static final int KIND_NONE = 0;
+    public static final int KIND_PRESENT = 1;
+    public static final int KIND_DEVICE_PRIVATE = 2;
+    public static final int KIND_MIGRATION = 3;
+    public static final int KIND_EXCLUSIVE = 4;
+
+    public static final long WRITE = 1L << 3;
+    public static final long ACCESSED = 1L << 4;
+    public static final long DIRTY = 1L << 5;
+    public static final long REMOTE = 1L << 6;
+    public static final long PROTNONE = 1L << 7;
+    /** The flags an entry carries through migration (migration entries keep them, as Linux's do). */
+    static final long CARRIED = WRITE | ACCESSED | DIRTY | PROTNONE;
+
+    static final int PFN_SHIFT = 12;
+
+    private Pte() {
+    }
+
+    static long make(int kind, long pfn, long flags) {
+        return (pfn << PFN_SHIFT) | (flags & ~KIND_MASK & ((1L << PFN_SHIFT) - 1)) | kind;
+    }
+
+    public static long present(long pfn, long flags) {
+        return make(KIND_PRESENT, pfn, flags);
+    }
+
+    public static long devicePrivate(long pfn, long flags) {
+        return make(KIND_DEVICE_PRIVATE, pfn, flags);
+    }
+
+    public static long migration(long pfn, long flags) {
+        return make(KIND_MIGRATION, pfn, flags);
+    }
+
+    public static long exclusive(long pfn, long flags) {
+        return make(KIND_EXCLUSIVE, pfn, flags);
+    }
+
+    public static int kind(long pte) {
+        return (int) (pte & KIND_MASK);
+    }
+
+    public static long pfn(long pte) {
+        return pte >>> PFN_SHIFT;
+    }
+
+    public static boolean isNone(long pte) {
+        return pte == NONE;
+    }
+
+    public static boolean isPresent(long pte) {
+        return kind(pte) == KIND_PRESENT;
+    }
+
+    public static boolean isDevicePrivate(long pte) {
+        return kind(pte) == KIND_DEVICE_PRIVATE;
+    }
+
+    public static boolean isMigration(long pte) {
+        return kind(pte) == KIND_MIGRATION;
+    }
+
+    public static boolean isExclusive(long pte) {
+        return kind(pte) == KIND_EXCLUSIVE;
+    }
+
+    public static boolean isWrite(long pte) {
+        return (pte & WRITE) != 0;
+    }
+
+    public static boolean isAccessed(long pte) {
+        return (pte & ACCESSED) != 0;
+    }
+
+    public static boolean isDirty(long pte) {
+        return (pte & DIRTY) != 0;
+    }
+
+    public static boolean isProtNone(long pte) {
+        return (pte & PROTNONE) != 0;
+    }
+
+    public static boolean isRemote(long pte) {
+        return (pte & REMOTE) != 0;
+    }
+
+    public static long flags(long pte) {
+        return pte & CARRIED;
+    }
+
+    public static long withFlags(long pte, long flags) {
+        return pte | (flags & CARRIED);
+    }
+
+    public static long withoutFlags(long pte, long flags) {
+        return pte & ~(flags & (CARRIED | REMOTE));
+    }
+
+    public static String toString(long pte) {
+        if (pte == NONE) {
+            return "none";
+        }
+        String kind = switch (kind(pte)) {
+            case KIND_PRESENT -> "present";
+            case KIND_DEVICE_PRIVATE -> "device-private";
+            case KIND_MIGRATION -> "migration";
+            case KIND_EXCLUSIVE -> "exclusive";
+            default -> "kind" + kind(pte);
+        };
+        return kind + "(" + Pfn.toString(pfn(pte)) + (isWrite(pte) ? ",W" : "") + (isAccessed(pte) ? ",A" : "")
+                + (isDirty(pte) ? ",D" : "") + (isRemote(pte) ? ",R" : "") + (isProtNone(pte) ? ",N" : "") + ")";
+    }
+}

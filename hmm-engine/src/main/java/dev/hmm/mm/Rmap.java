@@ -1,0 +1,48 @@
+package dev.hmm.mm;
+
+/**
+ * The reverse map of a frame ({@code folio->mapping} + {@code folio->index}, and the rmap walk they allow): which
+ * address space and virtual page map it, so that a frame can be migrated knowing only its pfn
+ * ({@code migrate_device_range}, eviction). Packed in one long. Never instantiated.
+ *
+ * <pre>
+ *  63 62          40 39                                    0
+ * +--+--------------+---------------------------------------+
+ * |F |  space id    |   virtual page number (or file index)  |
+ * +--+--------------+---------------------------------------+
+ *  F = 0: anonymous, space id = AddressSpace id, low bits = vpn
+ *  F = 1: file page (page cache), space id = file id, low bits = page index in the file
+ * </pre>
+ * Readers must validate: a reverse map read without holding the frame may be stale; the page-table entry it leads to
+ * must still name the frame.
+ */
+public final class Rmap {
+    public static final long NONE = -1L;
+    static final int KEY_BITS = 40;
+    static final long KEY_MASK = (1L << KEY_BITS) - 1;
+    static final long FILE = 1L << 62;
+    static final int MAX_SPACES = 1 << 22;
+
+    private Rmap() {
+    }
+
+    static long anon(int spaceId, long vpn) {
+        return ((long) spaceId << KEY_BITS) | vpn;
+    }
+
+    static long file(int fileId, long index) {
+        return FILE | ((long) fileId << KEY_BITS) | index;
+    }
+
+    static boolean isFile(long rmap) {
+        return rmap != NONE && (rmap & FILE) != 0;
+    }
+
+    static int space(long rmap) {
+        return (int) ((rmap & ~FILE) >>> KEY_BITS);
+    }
+
+    static long key(long rmap) {
+        return rmap & KEY_MASK;
+    }
+}
