@@ -1,0 +1,176 @@
+package dev.hmm.cli;
+
+import dev.hmm.mm.DataPlane;
+import dev.hmm.mm.MemoryType;
+import dev.hmm.report.JsonReports;
+import dev.hmm.sim.BadInputException;
+import dev.hmm.sim.Simulation;
+import dev.hmm.sim.SimulationConfig;
+import dev.hmm.sim.SimulationReport;
+import dev.hmm.sim.Workload;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code hmm simulate}: runs a built-in workload on the simulated device and prints a report.
+ *
+ * {@snippet lang = "shell" :
+ * ./hmm simulate --workload random --footprint 64MiB --device-memory 32MiB --cpu-threads 2 --device-threads 2
+ * ./hmm simulate --data metadata --footprint 64GiB --device-memory 16GiB --json run.json
+ * }
+ */
+@Command(name = "simulate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Run a workload on the built-in simulated device and print a report.")
+public final class SimulateCommand implements Callable<Integer> {
+
+    /** Device memory kinds selectable on the command line. */
+    public enum DeviceKind {
+        PRIVATE(MemoryType.DEVICE_PRIVATE), COHERENT(MemoryType.DEVICE_COHERENT);
+
+        final MemoryType type;
+
+        DeviceKind(MemoryType type) {
+            this.type = type;
+        }
+    }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--workload", paramLabel = "NAME", description = "pingpong, stream or random (default: ${DEFAULT-VALUE})")
+    Workload workload = Workload.PINGPONG;
+
+    @Option(names = "--footprint", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "bytes the workload touches (default: 256MiB)")
+    long footprint = 256L << 20;
+
+    @Option(names = "--device-memory", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "memory of the simulated device (default: 512MiB)")
+    long deviceMemory = 512L << 20;
+
+    @Option(names = "--device-type", paramLabel = "KIND", description = "private or coherent (default: ${DEFAULT-VALUE})")
+    DeviceKind deviceType = DeviceKind.PRIVATE;
+
+    @Option(names = "--page-size", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "4KiB, 64KiB or 2MiB (default: 4KiB)")
+    long pageSize = 4096;
+
+    @Option(names = "--ram", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "system RAM (default: the footprint)")
+    long ram = 0;
+
+    @Option(names = "--cpu-threads", paramLabel = "N", description = "CPU accessor threads (default: ${DEFAULT-VALUE})")
+    int cpuThreads = 2;
+
+    @Option(names = "--device-threads", paramLabel = "N", description = "device accessor threads (default: ${DEFAULT-VALUE})")
+    int deviceThreads = 2;
+
+    @Option(names = "--copy-threads", paramLabel = "N", description = "copy-engine threads per device (default: ${DEFAULT-VALUE})")
+    int copyThreads = 1;
+
+    @Option(names = "--migrate-batch", paramLabel = "PAGES",
+            description = "pages per migrate_vma call and copy batch (default: ${DEFAULT-VALUE})")
+    int migrateBatch = 512;
+
+    @Option(names = "--accesses", paramLabel = "N", converter = CountConverter.class,
+            description = "page accesses in total (default: 8 per footprint page)")
+    long accesses = 0;
+
+    @Option(names = "--seed", paramLabel = "N", description = "seed of every random choice (default: ${DEFAULT-VALUE})")
+    long seed = 42;
+
+    @Option(names = "--data", paramLabel = "PLANE", description = "real (bytes copied and checked) or metadata (default: ${DEFAULT-VALUE})")
+    DataPlane data = DataPlane.REAL;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "also write the report as JSON to FILE")
+    Path json;
+
+    SimulationConfig config() {
+        if (pageSize > Integer.MAX_VALUE) {
+            throw new BadInputException("--page-size", "unsupported page size " + Sizes.format(pageSize)
+                    + " (expected 4KiB, 64KiB or 2MiB)");
+        }
+        return new SimulationConfig(workload, footprint, deviceMemory, deviceType.type, (int) pageSize, ram,
+                cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data);
+    }
+
+    /** Refuses an unwritable --json target before the run, so no result is computed only to be lost. */
+    static void checkWritable(String option, Path file) {
+        Path abs = file.toAbsolutePath();
+        if (java.nio.file.Files.isDirectory(abs)) {
+            throw new BadInputException(option, abs + " is a directory (expected a file name)");
+        }
+        Path dir = abs.getParent();
+        try {
+            java.nio.file.Files.createDirectories(dir);
+        } catch (IOException | RuntimeException e) {
+            throw new BadInputException(option, "cannot create directory " + dir + " (" + e.getClass().getSimpleName()
+                    + ")");
+        }
+        if (!java.nio.file.Files.isWritable(dir)) {
+            throw new BadInputException(option, "directory " + dir + " is not writable");
+        }
+    }
+
+    @Override
+    public Integer call() {
+        SimulationConfig c = config();
+        if (json != null) {
+            checkWritable("--json", json);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        SimulationReport report = new Simulation(c).run();
+        Summary.print(out, report.fields());
+        if (json != null) {
+            try {
+                JsonReports.write(json, report.fields());
+            } catch (IOException e) {
+                throw new BadInputException("--json", "cannot write " + json + " (" + e + "); the report above is "
+                        + "the run's result");
+            }
+            out.println("report written to " + json);
+        }
+        if (!report.ok()) {
+            spec.commandLine().getErr().println("hmm simulate: FAILED: " + report.dataErrors() + " data errors, "
+                    + report.invariantViolations().size() + " invariant violations");
+            return Main.EXIT_FAILED;
+        }
+        return Main.EXIT_OK;
+    }
+
+    /** Prints a report as aligned {@code name  value} lines, nested maps indented. */
+    static final class Summary {
+        private Summary() {
+        }
+
+        static void print(PrintWriter out, Map<String, Object> fields) {
+            print(out, fields, "");
+        }
+
+        @SuppressWarnings("unchecked")
+        private static void print(PrintWriter out, Map<String, Object> fields, String indent) {
+            int width = fields.keySet().stream().mapToInt(String::length).max().orElse(0);
+            for (Map.Entry<String, Object> e : fields.entrySet()) {
+                Object v = e.getValue();
+                if (v instanceof Map<?, ?> m) {
+                    out.println(indent + e.getKey() + (m.isEmpty() ? pad(e.getKey(), width) + "  -" : ""));
+                    print(out, (Map<String, Object>) m, indent + "  ");
+                } else if (v instanceof java.util.List<?> l) {
+                    out.println(indent + e.getKey() + pad(e.getKey(), width) + "  " + (l.isEmpty() ? "none" : l));
+                } else {
+                    out.println(indent + e.getKey() + pad(e.getKey(), width) + "  " + v);
+                }
+            }
+        }
+
+        private static String pad(String k, int width) {
+            return " ".repeat(Math.max(0, width - k.length()));
+        }
+    }
+}

@@ -1,0 +1,151 @@
+package dev.hmm.sim;
+
+import dev.hmm.cli.Sizes;
+import dev.hmm.mm.DataPlane;
+import dev.hmm.mm.EngineConfig;
+import dev.hmm.mm.MemoryType;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Everything {@code ./hmm simulate} runs with; the CLI options are the whole configuration. Validated on
+ * construction: a configuration that cannot run throws {@link BadInputException} naming the option.
+ *
+ * @param workload the access pattern
+ * @param footprint bytes of the simulated buffer (rounded up to pages)
+ * @param deviceMemory bytes of memory per device
+ * @param deviceType private (not CPU-addressable) or coherent (CDM)
+ * @param pageSize 4 KiB, 64 KiB or 2 MiB
+ * @param ram system RAM; 0 means "as large as the footprint"
+ * @param cpuThreads CPU accessor threads
+ * @param deviceThreads device accessor threads (spread over the devices)
+ * @param copyThreads copy-engine threads per device
+ * @param migrateBatch pages per migrate_vma call and copy batch
+ * @param accesses page accesses in total; 0 means the default, 8 per footprint page (two pingpong rounds)
+ * @param seed seed of every random choice
+ * @param data REAL (bytes copied and checked) or METADATA (no bytes)
+ */
+public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
+        int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
+        long seed, DataPlane data) {
+
+    public SimulationConfig {
+        if (!(pageSize == EngineConfig.PAGE_4K || pageSize == EngineConfig.PAGE_64K
+                || pageSize == EngineConfig.PAGE_2M)) {
+            throw new BadInputException("--page-size", "unsupported page size " + Sizes.format(pageSize)
+                    + " (expected 4KiB, 64KiB or 2MiB)");
+        }
+        positive("--footprint", footprint);
+        positive("--device-memory", deviceMemory);
+        if (deviceMemory % pageSize != 0) {
+            throw new BadInputException("--device-memory", Sizes.format(deviceMemory)
+                    + " is not a multiple of the page size " + Sizes.format(pageSize));
+        }
+        if (deviceType != MemoryType.DEVICE_PRIVATE && deviceType != MemoryType.DEVICE_COHERENT) {
+            throw new BadInputException("--device-type", "expected private or coherent, got " + deviceType);
+        }
+        if (ram < 0) {
+            throw new BadInputException("--ram", "must be positive (or 0 for the footprint's size): " + ram);
+        }
+        if (ram % pageSize != 0) {
+            throw new BadInputException("--ram", Sizes.format(ram) + " is not a multiple of the page size "
+                    + Sizes.format(pageSize));
+        }
+        if (cpuThreads < 0 || cpuThreads > 1024) {
+            throw new BadInputException("--cpu-threads", "expected 0..1024, got " + cpuThreads);
+        }
+        if (deviceThreads < 0 || deviceThreads > 1024) {
+            throw new BadInputException("--device-threads", "expected 0..1024, got " + deviceThreads);
+        }
+        if (cpuThreads + deviceThreads == 0) {
+            throw new BadInputException("--cpu-threads", "no accessor thread at all (cpu and device threads are 0)");
+        }
+        if (copyThreads < 1 || copyThreads > 256) {
+            throw new BadInputException("--copy-threads", "expected 1..256, got " + copyThreads);
+        }
+        if (migrateBatch < 1 || migrateBatch > 1 << 20) {
+            throw new BadInputException("--migrate-batch", "expected 1..1048576 pages, got " + migrateBatch);
+        }
+        if (accesses < 0) {
+            throw new BadInputException("--accesses", "must not be negative: " + accesses);
+        }
+        long pages = pages(footprint, pageSize);
+        if (pages > Integer.MAX_VALUE - 8) {
+            throw new BadInputException("--footprint", Sizes.format(footprint) + " is more than 2^31 pages of "
+                    + Sizes.format(pageSize));
+        }
+        long ramBytes = ram == 0 ? pages * pageSize : ram;
+        if (ramBytes / pageSize > Integer.MAX_VALUE - 8) {
+            throw new BadInputException("--ram", Sizes.format(ramBytes) + " is more than 2^31 frames");
+        }
+        if (deviceMemory / pageSize > Integer.MAX_VALUE - 8) {
+            throw new BadInputException("--device-memory", Sizes.format(deviceMemory) + " is more than 2^31 frames");
+        }
+        if (pages * pageSize > ramBytes + deviceMemory) {
+            throw new BadInputException("--footprint", Sizes.format(footprint) + " cannot fit in device memory ("
+                    + Sizes.format(deviceMemory) + ") plus RAM (" + Sizes.format(ramBytes) + ")");
+        }
+        if (pages * pageSize > ramBytes && cpuThreads > 0) {
+            throw new BadInputException("--ram", Sizes.format(ramBytes) + " cannot hold the " + Sizes.format(footprint)
+                    + " footprint the CPU threads touch (every CPU access brings its page to RAM)");
+        }
+    }
+
+    private static void positive(String option, long v) {
+        if (v <= 0) {
+            throw new BadInputException(option, "must be a positive size, got " + v);
+        }
+    }
+
+    private static long pages(long bytes, int pageSize) {
+        return (bytes + pageSize - 1) / pageSize;
+    }
+
+    /** The defaults of {@code ./hmm simulate}. */
+    public static SimulationConfig defaults() {
+        return new SimulationConfig(Workload.PINGPONG, 256L << 20, 512L << 20, MemoryType.DEVICE_PRIVATE,
+                EngineConfig.PAGE_4K, 0, 2, 2, 1, EngineConfig.DEFAULT_BATCH, 0, 42, DataPlane.REAL);
+    }
+
+    public long footprintPages() {
+        return pages(footprint, pageSize);
+    }
+
+    /** The footprint rounded up to whole pages. */
+    public long footprintBytes() {
+        return footprintPages() * pageSize;
+    }
+
+    public long ramBytes() {
+        return ram == 0 ? footprintBytes() : ram;
+    }
+
+    /** Page accesses to make: {@code accesses}, or 8 per footprint page. */
+    public long accessBudget() {
+        return accesses > 0 ? accesses : 8 * footprintPages();
+    }
+
+    public EngineConfig engineConfig() {
+        return new EngineConfig(pageSize, data, ramBytes(), migrateBatch);
+    }
+
+    /** Every option, by its command-line name, in camelCase, for the report. */
+    public Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("workload", workload.name().toLowerCase(Locale.ROOT));
+        m.put("footprint", footprint);
+        m.put("deviceMemory", deviceMemory);
+        m.put("deviceType", deviceType == MemoryType.DEVICE_PRIVATE ? "private" : "coherent");
+        m.put("pageSize", pageSize);
+        m.put("ram", ramBytes());
+        m.put("cpuThreads", cpuThreads);
+        m.put("deviceThreads", deviceThreads);
+        m.put("copyThreads", copyThreads);
+        m.put("migrateBatch", migrateBatch);
+        m.put("accesses", accessBudget());
+        m.put("seed", seed);
+        m.put("data", data.name().toLowerCase(Locale.ROOT));
+        return m;
+    }
+}

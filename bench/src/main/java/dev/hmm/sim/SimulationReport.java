@@ -1,0 +1,93 @@
+package dev.hmm.sim;
+
+import dev.hmm.mm.Device;
+import dev.hmm.mm.HmmEngine;
+import dev.hmm.mm.HmmStats;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The result of one {@code ./hmm simulate} run: the report fields of docs/report-format.md, in that order. Immutable.
+ *
+ * @param fields field name to value (numbers, strings, maps, lists), in report order
+ */
+public record SimulationReport(Map<String, Object> fields) {
+
+    static SimulationReport of(SimulationConfig c, HmmEngine engine, List<Device> devices, List<Accessor> accessors,
+            double wallSeconds, long finalMismatchBytes, List<String> violations) {
+        HmmStats s = engine.stats();
+        long accesses = 0;
+        long cpuAccesses = 0;
+        long dataErrors = finalMismatchBytes;
+        for (Accessor a : accessors) {
+            accesses += a.accesses;
+            dataErrors += a.dataErrors;
+            if (a.isCpu()) {
+                cpuAccesses += a.accesses;
+            }
+        }
+        double migrationSeconds = s.migrateNanos() / 1e9;
+        double copySeconds = s.copyNanos() / 1e9;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("config", c.toMap());
+        m.put("seed", c.seed());
+        m.put("pagesToDevice", s.pagesToDevice());
+        m.put("pagesToRam", s.pagesToRam());
+        m.put("bytesMigrated", s.bytesMigrated());
+        m.put("cpuFaults", s.cpuFaults());
+        m.put("deviceFaults", s.deviceFaults());
+        m.put("migrationFailures", s.migrationFailures());
+        m.put("wallSeconds", round(wallSeconds));
+        m.put("migrationGBps", round(migrationSeconds > 0 ? s.bytesMigrated() / migrationSeconds / 1e9 : 0));
+        m.put("dataErrors", dataErrors);
+        // beyond the fields the issue names
+        m.put("accesses", accesses);
+        m.put("cpuAccesses", cpuAccesses);
+        m.put("deviceAccesses", accesses - cpuAccesses);
+        m.put("accessesPerSecond", round(wallSeconds > 0 ? accesses / wallSeconds : 0));
+        Map<String, Object> cpuFaults = new LinkedHashMap<>();
+        cpuFaults.put("firstTouch", s.cpuFirstTouchFaults());
+        cpuFaults.put("devicePrivate", s.cpuDevicePrivateFaults());
+        cpuFaults.put("writeProtect", s.cpuWriteProtectFaults());
+        m.put("cpuFaultsByKind", cpuFaults);
+        m.put("migrationSeconds", round(migrationSeconds));
+        m.put("copySeconds", round(copySeconds));
+        m.put("copyGBps", round(copySeconds > 0 ? s.bytesMigrated() / copySeconds / 1e9 : 0));
+        m.put("copyBatches", s.copyBatches());
+        m.put("migrationWaits", s.migrationWaits());
+        m.put("remoteAccesses", s.remoteAccesses());
+        m.put("tlbFlushes", s.tlbFlushes());
+        m.put("finalCheckMismatchBytes", finalMismatchBytes);
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("ram", engine.ram().metadataBytesPerFrame());
+        for (Device d : devices) {
+            meta.put(d.name(), d.node().metadataBytesPerFrame());
+        }
+        m.put("frameMetadataBytes", meta);
+        m.put("invariantViolations", violations);
+        return new SimulationReport(java.util.Collections.unmodifiableMap(m));
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000.0) / 1000.0;
+    }
+
+    public long dataErrors() {
+        return ((Number) fields.get("dataErrors")).longValue();
+    }
+
+    @SuppressWarnings("unchecked")
+    public List<String> invariantViolations() {
+        return (List<String>) fields.get("invariantViolations");
+    }
+
+    public long number(String field) {
+        return ((Number) fields.get(field)).longValue();
+    }
+
+    /** Whether the run kept every byte and every invariant. */
+    public boolean ok() {
+        return dataErrors() == 0 && invariantViolations().isEmpty();
+    }
+}

@@ -1,0 +1,128 @@
+package dev.hmm.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.hmm.report.JsonReports;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class SimulateCommandTest {
+    record Run(int code, String out, String err) {
+    }
+
+    static Run hmm(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @ParameterizedTest
+    @CsvSource({
+        "pingpong,private,real", "pingpong,coherent,real", "stream,private,real", "random,private,real",
+        "random,coherent,real", "pingpong,private,metadata", "random,private,metadata", "stream,coherent,metadata"})
+    void simulate_writes_a_report_with_every_field_and_no_data_error(String workload, String type, String data,
+            @TempDir Path dir) throws Exception {
+        Path json = dir.resolve("sub/out.json");
+        Run r = hmm("simulate", "--workload", workload, "--device-type", type, "--data", data, "--footprint", "8MiB",
+                "--device-memory", "16MiB", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("dataErrors", "pagesToDevice", "report written to");
+        Map<String, Object> rep = JsonReports.read(json);
+        assertThat(rep).containsKeys("config", "seed", "pagesToDevice", "pagesToRam", "bytesMigrated", "cpuFaults",
+                "deviceFaults", "migrationFailures", "wallSeconds", "migrationGBps", "dataErrors");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> config = (Map<String, Object>) rep.get("config");
+        assertThat(config).containsKeys("workload", "footprint", "deviceMemory", "deviceType", "pageSize",
+                "cpuThreads", "deviceThreads", "accesses", "seed", "data");
+        assertThat(config.get("workload")).isEqualTo(workload);
+        assertThat(((Number) rep.get("dataErrors")).longValue()).isZero();
+        assertThat((java.util.List<?>) rep.get("invariantViolations")).isEmpty();
+        assertThat(((Number) rep.get("pagesToDevice")).longValue()).isPositive();
+        if (!workload.equals("random") && type.equals("private")) {
+            assertThat(((Number) rep.get("pagesToRam")).longValue()).as("pages moved both ways").isPositive();
+        }
+    }
+
+    @Test
+    void pingpong_at_64k_and_2m_pages() {
+        for (String ps : new String[] {"64KiB", "2MiB"}) {
+            Run r = hmm("simulate", "--page-size", ps, "--footprint", "16MiB", "--device-memory", "16MiB");
+            assertThat(r.code()).as(ps + ": " + r.err()).isZero();
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "--footprint|banana|--footprint",
+        "--footprint|-5|--footprint",
+        "--footprint|0|--footprint",
+        "--device-memory|12345|--device-memory",
+        "--page-size|8KiB|--page-size",
+        "--page-size|3|--page-size",
+        "--workload|zz|--workload",
+        "--device-type|persistent|--device-type",
+        "--data|paper|--data",
+        "--cpu-threads|-1|--cpu-threads",
+        "--accesses|many|--accesses",
+        "--copy-threads|0|--copy-threads",
+        "--migrate-batch|0|--migrate-batch",
+        "--bogus|1|--bogus"})
+    void bad_input_is_one_line_naming_the_option_and_exit_2(String option, String value, String named) {
+        Run r = hmm("simulate", option, value);
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err().strip().lines().count()).as(r.err()).isEqualTo(1);
+        assertThat(r.err()).contains(named).doesNotContain("Exception").doesNotContain("\tat ");
+        assertThat(r.out()).isEmpty();
+    }
+
+    @Test
+    void impossible_configurations_exit_2() {
+        Run tooBig = hmm("simulate", "--footprint", "2GiB", "--ram", "1GiB", "--device-memory", "512MiB");
+        assertThat(tooBig.code()).isEqualTo(2);
+        assertThat(tooBig.err()).contains("cannot fit in device memory");
+        Run noThreads = hmm("simulate", "--cpu-threads", "0", "--device-threads", "0");
+        assertThat(noThreads.code()).isEqualTo(2);
+        Run huge = hmm("simulate", "--footprint", "4TiB", "--device-memory", "1TiB");
+        assertThat(huge.code()).isEqualTo(2);
+        assertThat(huge.err()).contains("--data metadata");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"/proc/nope/out.json", "."})
+    void an_unwritable_json_target_is_refused_before_the_run(String target) {
+        Run r = hmm("simulate", "--footprint", "4MiB", "--device-memory", "4MiB", "--json", target);
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).startsWith("hmm simulate: --json:");
+        assertThat(r.out()).isEmpty();
+    }
+
+    @Test
+    void help_and_missing_subcommand() {
+        assertThat(hmm("--help").code()).isZero();
+        assertThat(hmm("simulate", "--help").out()).contains("--footprint", "--device-memory", "--json");
+        Run none = hmm();
+        assertThat(none.code()).isEqualTo(2);
+        assertThat(none.err()).contains("missing subcommand");
+    }
+
+    @Test
+    void sizes_parse_and_format() {
+        assertThat(Sizes.parse("4KiB")).isEqualTo(4096);
+        assertThat(Sizes.parse("256MiB")).isEqualTo(256L << 20);
+        assertThat(Sizes.parse("1GiB")).isEqualTo(1L << 30);
+        assertThat(Sizes.parse("1_024")).isEqualTo(1024);
+        assertThat(Sizes.parse("2m")).isEqualTo(2L << 20);
+        assertThat(Sizes.format(4096)).isEqualTo("4KiB");
+        assertThat(Sizes.format(1280L << 20)).isEqualTo("1280MiB");
+        assertThat(Files.exists(Path.of("."))).isTrue();
+    }
+}
