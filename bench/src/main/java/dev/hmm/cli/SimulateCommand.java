@@ -1,6 +1,8 @@
 package dev.hmm.cli;
 
 import dev.hmm.mm.DataPlane;
+import dev.hmm.mm.FaultServiceConfig;
+import dev.hmm.mm.ReplayPolicy;
 import dev.hmm.mm.MemoryType;
 import dev.hmm.report.JsonReports;
 import dev.hmm.sim.BadInputException;
@@ -88,16 +90,69 @@ public final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "PLANE", description = "real (bytes copied and checked) or metadata (default: ${DEFAULT-VALUE})")
     DataPlane data = DataPlane.REAL;
 
+    @Option(names = "--devices", paramLabel = "N", description = "simulated devices, each its own owner (default: ${DEFAULT-VALUE})")
+    int devices = 1;
+
+    @Option(names = "--fault-batch", paramLabel = "N",
+            description = "faults serviced per batch (UVM uvm_perf_fault_batch_count; default: ${DEFAULT-VALUE})")
+    int faultBatch = 256;
+
+    @Option(names = "--fault-buffer", paramLabel = "N",
+            description = "fault buffer entries; producers wait when it is full (default: ${DEFAULT-VALUE})")
+    int faultBuffer = 4096;
+
+    @Option(names = "--replay-policy", paramLabel = "POLICY", converter = ReplayPolicyConverter.class,
+            description = "block, batch, batch-flush or once (UVM uvm_perf_fault_replay_policy; default: batch-flush)")
+    ReplayPolicy replayPolicy = ReplayPolicy.BATCH_FLUSH;
+
+    @Option(names = "--atomics", paramLabel = "MODE",
+            description = "device atomics on RAM pages: migrate (UVM default) or exclusive (make_device_exclusive; default: ${DEFAULT-VALUE})")
+    AtomicsMode atomics = AtomicsMode.MIGRATE;
+
+    @Option(names = "--access-size", paramLabel = "SIZE", converter = SizeConverter.class,
+            description = "bytes per access, a multiple of the page size (default: 64KiB, or one page if larger)")
+    long accessSize = 0;
+
     @Option(names = "--json", paramLabel = "FILE", description = "also write the report as JSON to FILE")
     Path json;
+
+    /** How device atomics on RAM pages are served. */
+    public enum AtomicsMode {
+        MIGRATE, EXCLUSIVE
+    }
+
+    /** Accepts the policy names with dashes or underscores, any case. */
+    static final class ReplayPolicyConverter implements CommandLine.ITypeConverter<ReplayPolicy> {
+        @Override
+        public ReplayPolicy convert(String value) {
+            try {
+                return ReplayPolicy.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException("'" + value
+                        + "' is not a replay policy (expected block, batch, batch-flush or once)");
+            }
+        }
+    }
 
     SimulationConfig config() {
         if (pageSize > Integer.MAX_VALUE) {
             throw new BadInputException("--page-size", "unsupported page size " + Sizes.format(pageSize)
                     + " (expected 4KiB, 64KiB or 2MiB)");
         }
+        FaultServiceConfig faults;
+        try {
+            faults = new FaultServiceConfig(faultBatch, replayPolicy, Math.max(faultBuffer, 2), 20,
+                    atomics == AtomicsMode.EXCLUSIVE);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException(faultBatch < 1 || faultBatch > 1 << 16 ? "--fault-batch" : "--fault-buffer",
+                    e.getMessage());
+        }
+        if (faultBuffer < 2) {
+            throw new BadInputException("--fault-buffer", "must hold at least 2 entries, got " + faultBuffer);
+        }
         return new SimulationConfig(workload, footprint, deviceMemory, deviceType.type, (int) pageSize, ram,
-                cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data);
+                cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data, devices, faults,
+                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize);
     }
 
     /** Refuses an unwritable --json target before the run, so no result is computed only to be lost. */

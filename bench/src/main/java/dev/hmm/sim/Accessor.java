@@ -24,11 +24,14 @@ final class Accessor implements AutoCloseable {
     long dataErrors;
     long skipped;
 
-    Accessor(AddressSpace mm, Device device, ShadowMemory shadow, int pageSize, long seed) {
+    private final int pageSize;
+
+    Accessor(AddressSpace mm, Device device, ShadowMemory shadow, int pageSize, long accessSize, long seed) {
         this.mm = mm;
         this.device = device;
         this.shadow = shadow;
-        this.page = arena.allocate(pageSize, 64);
+        this.pageSize = pageSize;
+        this.page = arena.allocate(accessSize, 64);
         this.random = new SplittableRandom(seed);
     }
 
@@ -36,23 +39,37 @@ final class Accessor implements AutoCloseable {
         return device == null;
     }
 
-    /** Reads the page at {@code va} (checking it) or writes a fresh pattern to it. False if the claim was busy. */
-    boolean access(long va, boolean write) {
+    /**
+     * Reads {@code len} bytes at {@code va} (checking them) or writes a fresh pattern there; {@code len} is at most
+     * the access size. False if a page claim was busy.
+     */
+    boolean access(long va, long len, boolean write) {
+        return access(va, len, write, false);
+    }
+
+    /**
+     * As {@link #access(long, long, boolean)}; {@code atomic} makes a device write an atomic read-modify-write (it needs the
+     * page here or held device-exclusive). CPU accesses ignore it.
+     */
+    boolean access(long va, long len, boolean write, boolean atomic) {
+        int pages = (int) ((len + pageSize - 1) / pageSize);
         if (shadow == null) {
-            touch(va, write);
-            accesses++;
+            touch(va, len, write, atomic);
+            accesses += pages;
             return true;
         }
-        long len = page.byteSize();
         if (!shadow.tryClaim(va, len, write)) {
             skipped++;
             return false;
         }
         try {
+            MemorySegment page = this.page.asSlice(0, len);
             if (write) {
                 ShadowMemory.pattern(page, random.nextLong());
                 if (device == null) {
                     mm.write(va, page);
+                } else if (atomic) {
+                    device.atomicWrite(mm, va, page);
                 } else {
                     device.write(mm, va, page);
                 }
@@ -68,16 +85,16 @@ final class Accessor implements AutoCloseable {
         } finally {
             shadow.release(va, len, write);
         }
-        accesses++;
+        accesses += pages;
         return true;
     }
 
-    private void touch(long va, boolean write) {
-        AccessType t = write ? AccessType.WRITE : AccessType.READ;
+    private void touch(long va, long len, boolean write, boolean atomic) {
+        AccessType t = !write ? AccessType.READ : atomic && device != null ? AccessType.ATOMIC : AccessType.WRITE;
         if (device == null) {
-            mm.touch(va, page.byteSize(), t);
+            mm.touch(va, len, t);
         } else {
-            device.touch(mm, va, page.byteSize(), t);
+            device.touch(mm, va, len, t);
         }
     }
 

@@ -37,8 +37,10 @@ public final class Simulation {
         checkMemory();
         engine = HmmEngine.create(config.engineConfig(), new SimpleMeterRegistry());
         try {
-            devices.add(engine.attachDevice(new SimulatedDevice(new SimDeviceConfig("gpu0", config.deviceMemory(),
-                    config.deviceType(), config.copyThreads()))));
+            for (int d = 0; d < config.devices(); d++) {
+                devices.add(engine.attachDevice(new SimulatedDevice(new SimDeviceConfig("gpu" + d,
+                        config.deviceMemory(), config.deviceType(), config.copyThreads())), config.faults()));
+            }
             mm = engine.createAddressSpace();
             base = mm.mmap(config.footprintBytes(), Prot.READ_WRITE);
             if (config.data() == DataPlane.REAL) {
@@ -46,11 +48,12 @@ public final class Simulation {
             }
             long seed = config.seed();
             for (int t = 0; t < config.cpuThreads(); t++) {
-                accessors.add(new Accessor(mm, null, shadow, config.pageSize(), seed * 7919 + t));
+                accessors.add(new Accessor(mm, null, shadow, config.pageSize(), config.accessSize(), seed * 7919 + t));
             }
             for (int t = 0; t < config.deviceThreads(); t++) {
                 Device d = devices.get(t % devices.size());
-                accessors.add(new Accessor(mm, d, shadow, config.pageSize(), seed * 7919 + 1000 + t));
+                accessors.add(new Accessor(mm, d, shadow, config.pageSize(), config.accessSize(),
+                        seed * 7919 + 1000 + t));
             }
             long t0 = System.nanoTime();
             switch (config.workload()) {
@@ -93,14 +96,15 @@ public final class Simulation {
         if (config.data() != DataPlane.REAL) {
             return;
         }
-        long need = config.ramBytes() + config.deviceMemory() + config.footprintBytes();
+        long need = config.ramBytes() + config.deviceMemory() * config.devices() + config.footprintBytes();
         long have = physicalMemory();
         if (have > 0 && need > have * 8 / 10) {
             throw new BadInputException("--data", String.format(
                     "the REAL data plane needs %s here (RAM %s + device %s + shadow %s), more than 80%% of this "
                             + "machine's %s; use --data metadata or smaller sizes",
                     dev.hmm.cli.Sizes.format(need), dev.hmm.cli.Sizes.format(config.ramBytes()),
-                    dev.hmm.cli.Sizes.format(config.deviceMemory()), dev.hmm.cli.Sizes.format(config.footprintBytes()),
+                    dev.hmm.cli.Sizes.format(config.deviceMemory() * config.devices()),
+                    dev.hmm.cli.Sizes.format(config.footprintBytes()),
                     dev.hmm.cli.Sizes.format(have)));
         }
     }
@@ -118,6 +122,16 @@ public final class Simulation {
 
     private long address(long page) {
         return base + page * config.pageSize();
+    }
+
+    /** Start of access chunk {@code c}. */
+    private long chunk(long c) {
+        return base + c * config.accessSize();
+    }
+
+    /** Length of access chunk {@code c} (the last may be short). */
+    private long chunkLength(long c) {
+        return Math.min(config.accessSize(), config.footprintBytes() - c * config.accessSize());
     }
 
     /** Runs {@code body(i)} for each accessor index in {@code which} on its own thread; rethrows the first failure. */
@@ -168,26 +182,34 @@ public final class Simulation {
         return l;
     }
 
-    /** Each accessor of {@code group} takes every n-th page from its rank; busy claims are retried. */
-    private void sweep(List<Integer> group, boolean readFirst, boolean write, long budget, AtomicLong spent) {
+    /**
+     * Each accessor of {@code group} takes every n-th access chunk from its rank (shifted by {@code rotate}, so that
+     * with several devices a page goes to another device next round); busy claims are retried. The budget counts
+     * pages.
+     */
+    private void sweep(List<Integer> group, boolean readFirst, boolean write, long budget, AtomicLong spent,
+            int rotate) {
         int n = group.size();
+        long per = config.accessPages();
         parallel(group, i -> {
             Accessor a = accessors.get(i);
-            int rank = group.indexOf(i);
-            for (long p = rank; p < pages(); p += n) {
+            int rank = (group.indexOf(i) + rotate) % n;
+            for (long c = rank; c < config.chunks(); c += n) {
+                long va = chunk(c);
+                long len = chunkLength(c);
                 if (readFirst) {
-                    if (spent.getAndIncrement() >= budget) {
+                    if (spent.getAndAdd(per) >= budget) {
                         return;
                     }
-                    while (!a.access(address(p), false)) {
+                    while (!a.access(va, len, false)) {
                         Thread.onSpinWait();
                     }
                 }
                 if (write) {
-                    if (spent.getAndIncrement() >= budget) {
+                    if (spent.getAndAdd(per) >= budget) {
                         return;
                     }
-                    while (!a.access(address(p), true)) {
+                    while (!a.access(va, len, true)) {
                         Thread.onSpinWait();
                     }
                 }
@@ -200,14 +222,15 @@ public final class Simulation {
         List<Integer> dev = deviceAccessors();
         long budget = config.accessBudget();
         AtomicLong spent = new AtomicLong();
-        while (spent.get() < budget) {
+        for (int round = 0; spent.get() < budget; round++) {
             long before = spent.get();
             if (!cpu.isEmpty()) {
-                sweep(cpu, false, true, budget, spent); // CPU writes every page (device pages fault back)
-                sweep(cpu, true, false, budget, spent); // and checks it
+                sweep(cpu, false, true, budget, spent, 0); // CPU writes every page (device pages fault back)
+                sweep(cpu, true, false, budget, spent, 0); // and checks it
             }
             if (!dev.isEmpty()) {
-                sweep(dev, true, true, budget, spent); // devices check and rewrite every page (RAM pages migrate)
+                // devices check and rewrite every page (RAM pages migrate); with several devices, pages change device
+                sweep(dev, true, true, budget, spent, round);
             }
             if (spent.get() == before) {
                 break;
@@ -220,32 +243,33 @@ public final class Simulation {
         List<Integer> dev = deviceAccessors();
         AtomicLong ignored = new AtomicLong();
         if (!cpu.isEmpty()) {
-            sweep(cpu, false, true, Long.MAX_VALUE, ignored); // initialise
+            sweep(cpu, false, true, Long.MAX_VALUE, ignored, 0); // initialise
         }
         List<Integer> streamers = dev.isEmpty() ? cpu : dev;
         long budget = config.accessBudget();
         AtomicLong spent = new AtomicLong();
         int n = streamers.size();
+        long per = config.accessPages();
         for (int pass = 0; spent.get() < budget; pass++) {
             boolean write = (pass & 1) == 1;
             parallel(streamers, i -> {
                 Accessor a = accessors.get(i);
                 int rank = streamers.indexOf(i);
-                long share = (pages() + n - 1) / n;
+                long share = (config.chunks() + n - 1) / n;
                 long from = rank * share;
-                long to = Math.min(pages(), from + share);
-                for (long p = from; p < to; p++) {
-                    if (spent.getAndIncrement() >= budget) {
+                long to = Math.min(config.chunks(), from + share);
+                for (long c = from; c < to; c++) {
+                    if (spent.getAndAdd(per) >= budget) {
                         return;
                     }
-                    while (!a.access(address(p), write)) {
+                    while (!a.access(chunk(c), chunkLength(c), write)) {
                         Thread.onSpinWait();
                     }
                 }
             });
         }
         if (!cpu.isEmpty()) {
-            sweep(cpu, true, false, Long.MAX_VALUE, ignored); // check everything
+            sweep(cpu, true, false, Long.MAX_VALUE, ignored, 0); // check everything
         }
     }
 
@@ -258,11 +282,13 @@ public final class Simulation {
         }
         parallel(all, i -> {
             Accessor a = accessors.get(i);
-            long quota = budget / n + (i < budget % n ? 1 : 0); // an equal share each: fast threads cannot starve slow
-            for (long k = 0; k < quota; k++) {
-                long p = a.random.nextLong(pages());
+            // an equal share of the page budget each: fast threads cannot starve slow ones
+            long quota = budget / n + (i < budget % n ? 1 : 0);
+            for (long k = 0; k < quota; k += config.accessPages()) {
+                long c = a.random.nextLong(config.chunks());
                 boolean write = a.random.nextBoolean();
-                a.access(address(p), write); // a busy claim is skipped: contention is the point
+                boolean atomic = write && a.random.nextInt(4) == 0; // a quarter of device writes are atomics
+                a.access(chunk(c), chunkLength(c), write, atomic); // a busy claim is skipped: contention is the point
             }
         });
     }

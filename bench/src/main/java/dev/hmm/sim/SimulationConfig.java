@@ -3,6 +3,7 @@ package dev.hmm.sim;
 import dev.hmm.cli.Sizes;
 import dev.hmm.mm.DataPlane;
 import dev.hmm.mm.EngineConfig;
+import dev.hmm.mm.FaultServiceConfig;
 import dev.hmm.mm.MemoryType;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -25,10 +26,14 @@ import java.util.Map;
  * @param accesses page accesses in total; 0 means the default, 8 per footprint page (two pingpong rounds)
  * @param seed seed of every random choice
  * @param data REAL (bytes copied and checked) or METADATA (no bytes)
+ * @param devices simulated devices, each its own owner, each with {@code deviceMemory}
+ * @param faults fault-buffer servicing of every device (batch size, replay policy, atomics)
+ * @param accessSize bytes per access, a multiple of the page size: a device access over several pages faults them
+ *     all at once (a warp's lanes), which is what lets the fault buffer batch
  */
 public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
         int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
-        long seed, DataPlane data) {
+        long seed, DataPlane data, int devices, FaultServiceConfig faults, long accessSize) {
 
     public SimulationConfig {
         if (!(pageSize == EngineConfig.PAGE_4K || pageSize == EngineConfig.PAGE_64K
@@ -67,6 +72,16 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         if (migrateBatch < 1 || migrateBatch > 1 << 20) {
             throw new BadInputException("--migrate-batch", "expected 1..1048576 pages, got " + migrateBatch);
         }
+        if (devices < 1 || devices > 64) {
+            throw new BadInputException("--devices", "expected 1..64, got " + devices);
+        }
+        if (accessSize < pageSize || accessSize % pageSize != 0 || accessSize > 64L << 20) {
+            throw new BadInputException("--access-size", Sizes.format(accessSize) + " is not a multiple of the page "
+                    + "size " + Sizes.format(pageSize) + " up to 64MiB");
+        }
+        if (faults == null) {
+            throw new BadInputException("--fault-batch", "no fault-servicing configuration");
+        }
         if (accesses < 0) {
             throw new BadInputException("--accesses", "must not be negative: " + accesses);
         }
@@ -82,9 +97,9 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         if (deviceMemory / pageSize > Integer.MAX_VALUE - 8) {
             throw new BadInputException("--device-memory", Sizes.format(deviceMemory) + " is more than 2^31 frames");
         }
-        if (pages * pageSize > ramBytes + deviceMemory) {
+        if (pages * pageSize > ramBytes + deviceMemory * devices) {
             throw new BadInputException("--footprint", Sizes.format(footprint) + " cannot fit in device memory ("
-                    + Sizes.format(deviceMemory) + ") plus RAM (" + Sizes.format(ramBytes) + ")");
+                    + devices + " x " + Sizes.format(deviceMemory) + ") plus RAM (" + Sizes.format(ramBytes) + ")");
         }
         if (pages * pageSize > ramBytes && cpuThreads > 0) {
             throw new BadInputException("--ram", Sizes.format(ramBytes) + " cannot hold the " + Sizes.format(footprint)
@@ -105,7 +120,18 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
     /** The defaults of {@code ./hmm simulate}. */
     public static SimulationConfig defaults() {
         return new SimulationConfig(Workload.PINGPONG, 256L << 20, 512L << 20, MemoryType.DEVICE_PRIVATE,
-                EngineConfig.PAGE_4K, 0, 2, 2, 1, EngineConfig.DEFAULT_BATCH, 0, 42, DataPlane.REAL);
+                EngineConfig.PAGE_4K, 0, 2, 2, 1, EngineConfig.DEFAULT_BATCH, 0, 42, DataPlane.REAL, 1,
+                FaultServiceConfig.defaults(), 64 * 1024);
+    }
+
+    /** Pages per access. */
+    public int accessPages() {
+        return (int) (accessSize / pageSize);
+    }
+
+    /** Accesses that cover the footprint once (the last may be short). */
+    public long chunks() {
+        return (footprintPages() + accessPages() - 1) / accessPages();
     }
 
     public long footprintPages() {
@@ -146,6 +172,12 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         m.put("accesses", accessBudget());
         m.put("seed", seed);
         m.put("data", data.name().toLowerCase(Locale.ROOT));
+        m.put("devices", devices);
+        m.put("faultBatch", faults.maxBatch());
+        m.put("replayPolicy", faults.replayPolicy().name().toLowerCase(Locale.ROOT).replace('_', '-'));
+        m.put("faultBuffer", faults.bufferEntries());
+        m.put("atomics", faults.exclusiveAtomics() ? "exclusive" : "migrate");
+        m.put("accessSize", accessSize);
         return m;
     }
 }

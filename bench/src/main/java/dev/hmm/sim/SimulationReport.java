@@ -41,6 +41,12 @@ public record SimulationReport(Map<String, Object> fields) {
         m.put("wallSeconds", round(wallSeconds));
         m.put("migrationGBps", round(migrationSeconds > 0 ? s.bytesMigrated() / migrationSeconds / 1e9 : 0));
         m.put("dataErrors", dataErrors);
+        m.put("faultBatches", s.faultBatches());
+        m.put("duplicateFaults", s.duplicateFaults());
+        m.put("invalidations", s.mirrorInvalidations());
+        m.put("rangeFaultRetries", s.rangeFaultRetries());
+        m.put("remoteAccesses", s.remoteAccesses());
+        m.put("exclusiveRevocations", s.exclusiveRevocations());
         // beyond the fields the issue names
         m.put("accesses", accesses);
         m.put("cpuAccesses", cpuAccesses);
@@ -55,8 +61,12 @@ public record SimulationReport(Map<String, Object> fields) {
         m.put("copySeconds", round(copySeconds));
         m.put("copyGBps", round(copySeconds > 0 ? s.bytesMigrated() / copySeconds / 1e9 : 0));
         m.put("copyBatches", s.copyBatches());
+        m.put("servicedFaults", s.servicedFaults());
+        m.put("replays", s.replays());
+        m.put("faultBufferFullWaits", s.faultBufferFullWaits());
+        m.put("faultWaitSeconds", round(s.faultWaitNanos() / 1e9));
+        m.put("remoteMappings", s.remoteMappings());
         m.put("migrationWaits", s.migrationWaits());
-        m.put("remoteAccesses", s.remoteAccesses());
         m.put("tlbFlushes", s.tlbFlushes());
         m.put("finalCheckMismatchBytes", finalMismatchBytes);
         Map<String, Object> meta = new LinkedHashMap<>();

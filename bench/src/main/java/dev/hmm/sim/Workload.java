@@ -8,7 +8,8 @@ public enum Workload {
     /**
      * CPU and devices take turns over one buffer: in each round the CPU threads write and check every page, then the
      * device threads check and rewrite every page. Every page crosses the link both ways each round (CPU faults on
-     * device-private pages, device faults on RAM pages): the migration ping-pong of GPU offload loops.
+     * device-private pages, device faults on RAM pages): the migration ping-pong of GPU offload loops. With several
+     * devices the pages rotate between them from round to round.
      */
     PINGPONG,
     /**
@@ -17,8 +18,9 @@ public enum Workload {
      */
     STREAM,
     /**
-     * CPU and device threads access uniformly random pages, half reads and half writes, until the access budget is
-     * spent: contention on pages, faults both ways, concurrent migrations of the same pages.
+     * CPU and device threads access uniformly random pages, half reads and half writes (a quarter of device writes are
+     * atomics), until the access budget is spent: contention on pages, faults both ways, concurrent migrations of the
+     * same pages, device exclusivity taken and revoked under {@code --atomics exclusive}.
      */
     RANDOM
 }

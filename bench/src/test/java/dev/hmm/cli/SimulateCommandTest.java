@@ -52,6 +52,36 @@ class SimulateCommandTest {
         }
     }
 
+    @ParameterizedTest
+    @CsvSource({"pingpong,batch-flush,migrate", "random,once,exclusive", "random,block,exclusive", "stream,batch,migrate"})
+    void two_devices_every_replay_policy_and_the_fault_fields(String workload, String policy, String atomics,
+            @TempDir Path dir) throws Exception {
+        Path json = dir.resolve("r.json");
+        Run r = hmm("simulate", "--workload", workload, "--devices", "2", "--replay-policy", policy, "--atomics",
+                atomics, "--fault-batch", "64", "--footprint", "8MiB", "--device-memory", "8MiB", "--json",
+                json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Map<String, Object> rep = JsonReports.read(json);
+        assertThat(rep).containsKeys("faultBatches", "duplicateFaults", "invalidations", "rangeFaultRetries",
+                "remoteAccesses", "exclusiveRevocations");
+        assertThat(((Number) rep.get("faultBatches")).longValue()).isPositive();
+        assertThat(((Number) rep.get("dataErrors")).longValue()).isZero();
+        long raised = ((Number) rep.get("deviceFaults")).longValue();
+        long serviced = ((Number) rep.get("servicedFaults")).longValue();
+        long dups = ((Number) rep.get("duplicateFaults")).longValue();
+        assertThat(raised).isEqualTo(serviced + dups);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> config = (Map<String, Object>) rep.get("config");
+        assertThat(config).containsEntry("devices", 2).containsEntry("faultBatch", 64)
+                .containsEntry("replayPolicy", policy).containsEntry("atomics", atomics);
+        if (workload.equals("random") && atomics.equals("exclusive")) {
+            assertThat(((Number) rep.get("exclusiveRevocations")).longValue()).isPositive();
+        }
+        if (workload.equals("pingpong")) {
+            assertThat(((Number) rep.get("invalidations")).longValue()).isPositive();
+        }
+    }
+
     @Test
     void pingpong_at_64k_and_2m_pages() {
         for (String ps : new String[] {"64KiB", "2MiB"}) {
@@ -75,7 +105,13 @@ class SimulateCommandTest {
         "--accesses|many|--accesses",
         "--copy-threads|0|--copy-threads",
         "--migrate-batch|0|--migrate-batch",
-        "--bogus|1|--bogus"})
+        "--bogus|1|--bogus",
+        "--devices|0|--devices",
+        "--fault-batch|0|--fault-batch",
+        "--fault-buffer|1|--fault-buffer",
+        "--replay-policy|sometimes|--replay-policy",
+        "--atomics|maybe|--atomics",
+        "--access-size|5000|--access-size"})
     void bad_input_is_one_line_naming_the_option_and_exit_2(String option, String value, String named) {
         Run r = hmm("simulate", option, value);
         assertThat(r.code()).isEqualTo(2);

@@ -35,6 +35,14 @@ public final class AddressSpace implements AutoCloseable {
     final long pageMask;
     final ReentrantReadWriteLock mmapLock = new ReentrantReadWriteLock();
     private volatile Vma[] vmas = new Vma[0];
+    /** Interval notifiers, copy-on-write (registration is rare, invalidation frequent). */
+    private volatile MmuIntervalNotifier[] notifiers = new MmuIntervalNotifier[0];
+    /** Guards {@link #activeInvalidations} and {@link #deferred} (the {@code subscriptions->lock} of Linux). */
+    private final Object notifierLock = new Object();
+    private int activeInvalidations;
+    private final java.util.List<MmuIntervalNotifier> deferred = new ArrayList<>();
+    /** Device mirror tables of this address space, indexed by device node id; copy-on-write. */
+    volatile DeviceMirror[] mirrors = new DeviceMirror[0];
     private long nextVa; // guarded by mmapLock write
     private volatile boolean closed;
 
@@ -58,6 +66,87 @@ public final class AddressSpace implements AutoCloseable {
 
     public int pageSize() {
         return pageSize;
+    }
+
+    // ------------------------------------------------------------------ interval notifiers
+
+    /**
+     * Subscribes to invalidations of {@code [start, end)} ({@code mmu_interval_notifier_insert}). The callback runs
+     * before any CPU entry in the range changes.
+     */
+    public MmuIntervalNotifier registerNotifier(long start, long end, MmuIntervalNotifier.Ops ops) {
+        MmuIntervalNotifier n = new MmuIntervalNotifier(start, end, ops);
+        synchronized (notifierLock) {
+            MmuIntervalNotifier[] cur = notifiers;
+            MmuIntervalNotifier[] next = Arrays.copyOf(cur, cur.length + 1);
+            next[cur.length] = n;
+            notifiers = next;
+            if (activeInvalidations > 0) {
+                // invalidations in flight did not see it: its readers wait until they have all ended
+                n.pending = true;
+                deferred.add(n);
+            }
+        }
+        return n;
+    }
+
+    /** {@code mmu_interval_notifier_remove}. */
+    public void unregisterNotifier(MmuIntervalNotifier n) {
+        synchronized (notifierLock) {
+            notifiers = Arrays.stream(notifiers).filter(x -> x != n).toArray(MmuIntervalNotifier[]::new);
+            deferred.remove(n);
+        }
+    }
+
+    /**
+     * {@code mmu_notifier_invalidate_range_start}: every subscriber overlapping {@code [start, end)} drops its device
+     * entries there before the caller changes CPU entries; close the returned range when the change is done.
+     *
+     * @param owner the device owner doing the change (a migration), or null
+     */
+    MmuNotifierRange invalidateRangeStart(long start, long end, MmuNotifierEvent event, Object owner) {
+        MmuNotifierRange r;
+        synchronized (notifierLock) {
+            activeInvalidations++;
+            r = new MmuNotifierRange(this, start, end, notifiers);
+        }
+        r.begin(event, owner);
+        return r;
+    }
+
+    /** An invalidation ended; when none is left, notifiers registered meanwhile become readable. */
+    void invalidationEnded() {
+        synchronized (notifierLock) {
+            if (--activeInvalidations == 0 && !deferred.isEmpty()) {
+                for (MmuIntervalNotifier n : deferred) {
+                    n.pending = false;
+                }
+                deferred.clear();
+            }
+        }
+    }
+
+    synchronized DeviceMirror mirror(Device device) {
+        int id = device.node().id();
+        DeviceMirror[] cur = mirrors;
+        if (id < cur.length && cur[id] != null) {
+            return cur[id];
+        }
+        DeviceMirror m = new DeviceMirror(device, this);
+        DeviceMirror[] next = Arrays.copyOf(cur, Math.max(cur.length, id + 1));
+        next[id] = m;
+        mirrors = next;
+        return m;
+    }
+
+    /**
+     * {@code hmm_range_fault}: snapshots or faults {@code range} and fills its pfns (see {@link HmmRange}). Use it
+     * inside the interval-notifier protocol ({@link MmuIntervalNotifier#readBegin} before, {@code readRetry} under the
+     * driver lock after).
+     */
+    public HmmRange.Status hmmRangeFault(HmmRange range) {
+        checkOpen();
+        return engine.rangeFault.walk(this, range);
     }
 
     // ------------------------------------------------------------------ VMAs
@@ -171,7 +260,9 @@ public final class AddressSpace implements AutoCloseable {
             refuseIfPinned(va, end);
             Vma[] before = vmas;
             vmas = cut(before, va, end, null);
-            zap(va >>> pageShift, end >>> pageShift);
+            try (MmuNotifierRange r = invalidateRangeStart(va, end, MmuNotifierEvent.UNMAP, null)) {
+                zap(va >>> pageShift, end >>> pageShift, r.cleared());
+            }
             unclaimDax(before, va, end);
         } finally {
             mmapLock.writeLock().unlock();
@@ -194,17 +285,19 @@ public final class AddressSpace implements AutoCloseable {
                 }
             }
             vmas = cut(vmas, va, end, prot);
-            boolean changed = false;
-            for (long vpn = va >>> pageShift; vpn < end >>> pageShift; vpn++) {
-                long[] leaf = pageTable.leaf(vpn);
-                if (leaf == null) {
-                    vpn |= PageTable.SLOT_MASK; // skip the whole missing leaf
-                    continue;
+            try (MmuNotifierRange r = invalidateRangeStart(va, end, MmuNotifierEvent.PROTECTION, null)) {
+                boolean changed = r.cleared();
+                for (long vpn = va >>> pageShift; vpn < end >>> pageShift; vpn++) {
+                    long[] leaf = pageTable.leaf(vpn);
+                    if (leaf == null) {
+                        vpn |= PageTable.SLOT_MASK; // skip the whole missing leaf
+                        continue;
+                    }
+                    changed |= protectEntry(leaf, PageTable.slot(vpn), prot);
                 }
-                changed |= protectEntry(leaf, PageTable.slot(vpn), prot);
-            }
-            if (changed) {
-                engine.tlb.flush();
+                if (changed) {
+                    engine.tlb.flush();
+                }
             }
         } finally {
             mmapLock.writeLock().unlock();
@@ -288,7 +381,7 @@ public final class AddressSpace implements AutoCloseable {
      * Zaps entries {@code [startVpn, endVpn)}: CAS each to none, one TLB flush, then free the frames
      * ({@code zap_pte_range} + {@code tlb_finish_mmu}). Caller holds the mmap write lock.
      */
-    private void zap(long startVpn, long endVpn) {
+    private void zap(long startVpn, long endVpn, boolean mirrorsCleared) {
         FrameRelease release = new FrameRelease(engine);
         for (long vpn = startVpn; vpn < endVpn; vpn++) {
             long[] leaf = pageTable.leaf(vpn);
@@ -314,7 +407,7 @@ public final class AddressSpace implements AutoCloseable {
                 }
             }
         }
-        if (release.count() > 0) {
+        if (release.count() > 0 || mirrorsCleared) {
             engine.tlb.flush();
             release.releaseAll(PageState.MAPPED);
         }
@@ -540,7 +633,9 @@ public final class AddressSpace implements AutoCloseable {
             Vma[] all = vmas;
             vmas = new Vma[0];
             for (Vma v : all) {
-                zap(v.start() >>> pageShift, v.end() >>> pageShift);
+                try (MmuNotifierRange r = invalidateRangeStart(v.start(), v.end(), MmuNotifierEvent.RELEASE, null)) {
+                    zap(v.start() >>> pageShift, v.end() >>> pageShift, r.cleared());
+                }
             }
             for (Vma v : all) {
                 unclaimDax(all, v.start(), v.end());

@@ -11,6 +11,7 @@ package dev.hmm.mm;
  *  present, !W      write to a write-protected page      do_wp_page
  *  device-private   owner's migrateToRam                  do_swap_page -&gt; pgmap-&gt;ops-&gt;migrate_to_ram
  *  migration        sleep until finalize replaces it      migration_entry_wait
+ *  exclusive        revoke the device's exclusivity        remove_device_exclusive_entry
  * </pre>
  * Each case checks the VMA first: no VMA, or a protection that forbids the access, is a
  * {@link SegmentationFaultException}.
@@ -47,6 +48,7 @@ final class CpuFaultHandler {
                 }
             }
             case Pte.KIND_DEVICE_PRIVATE -> doDevicePrivate(mm, va, pte, type);
+            case Pte.KIND_EXCLUSIVE -> engine.revokeExclusive(mm, va, mm.pageTable.leaf(vpn), PageTable.slot(vpn), pte);
             default -> throw new IllegalStateException("unknown entry " + Pte.toString(pte) + " at " + Long.toHexString(va));
         }
     }

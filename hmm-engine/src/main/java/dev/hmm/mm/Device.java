@@ -4,16 +4,21 @@ import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A device attached to the engine: its memory node and {@link DevicePagemap}, its copy engine, and the device side
- * of the data path ({@code lib/test_hmm.c}'s dmirror, generalised).
+ * A device attached to the engine: its memory node and {@link DevicePagemap}, its copy engine, its mirror tables
+ * (one {@link DeviceMirror} per address space it touches), its fault buffer, and the device side of the data path
+ * ({@code lib/test_hmm.c}'s dmirror, with UVM's batched fault servicing).
  *
  * <h2>Device access path</h2>
- * A device reads and writes an address space through its own view: a page that is on this device (a device-private
- * entry or a present device-coherent entry naming one of its frames) is accessed directly; any other page faults
- * (counted as a device fault) and is migrated here synchronously, then the access retries. A page that cannot come
- * (pinned, unmovable, device memory exhausted, copy failed) is accessed where it is, over the link: a remote access,
- * counted, never silent. Pages are used inside the same {@link Tlb} critical section as CPU accesses, so migrations
- * and CPU faults racing with device accesses keep every byte.
+ * <pre>
+ *  slot.enter(); e = mirror entry (volatile)
+ *  usable (present or exclusive; writable for a write; exclusive or local for an atomic on RAM)?
+ *      copy bytes from the frame it names (local, or remote over the link); slot.exit()
+ *  otherwise: slot.exit(); raise a fault into the fault buffer; wait for replay; retry
+ * </pre>
+ * The servicing thread migrates faulted pages here in batches (one {@code migrate_vma} per 2 MiB block), maps the
+ * ones that cannot move remotely, and programs the mirror under the interval-notifier protocol. Every CPU-side
+ * change clears the mirror entries first and the TLB flush after it waits for device accessors, so device accesses,
+ * CPU faults and migrations of the same pages keep every byte.
  *
  * <h2>CPU faults</h2>
  * As the pagemap's {@code migrateToRam} it migrates the faulting page back to RAM with its copy engine
@@ -25,11 +30,16 @@ public final class Device implements AutoCloseable {
     private final MemoryNode node;
     private final DevicePagemap pagemap;
     private final LongAdder pagesFreed = new LongAdder();
+    /** Revocations of this device's exclusive entries its mirrors were told about. */
+    final LongAdder exclusiveRevocationsSeen = new LongAdder();
+    private final FaultServiceConfig faultConfig;
+    private final FaultBuffer faults;
 
-    Device(HmmEngine engine, DeviceDriver driver, MemoryNode node) {
+    Device(HmmEngine engine, DeviceDriver driver, MemoryNode node, FaultServiceConfig faultConfig) {
         this.engine = engine;
         this.driver = driver;
         this.node = node;
+        this.faultConfig = faultConfig;
         this.pagemap = new DevicePagemap(driver.memoryType(), driver.owner(), node, new DevicePagemap.Ops() {
             @Override
             public void migrateToRam(VmFault fault) {
@@ -42,6 +52,28 @@ public final class Device implements AutoCloseable {
             }
         });
         node.attach(pagemap);
+        this.faults = new FaultBuffer(this, engine, faultConfig);
+    }
+
+    HmmEngine engine() {
+        return engine;
+    }
+
+    public FaultServiceConfig faultConfig() {
+        return faultConfig;
+    }
+
+    /** Revocations of this device's exclusive access that its mirrors saw (a CPU or another device touched). */
+    public long exclusiveRevocationsSeen() {
+        return exclusiveRevocationsSeen.sum();
+    }
+
+    /** This device's mirror table of {@code mm}, created (and subscribed to invalidations) on first use. */
+    DeviceMirror mirror(AddressSpace mm) {
+        DeviceMirror[] ms = mm.mirrors;
+        int id = node.id();
+        DeviceMirror m = id < ms.length ? ms[id] : null;
+        return m != null ? m : mm.mirror(this);
     }
 
     public String name() {
@@ -115,6 +147,14 @@ public final class Device implements AutoCloseable {
         access(mm, va, src.length, AccessType.WRITE, MemorySegment.ofArray(src));
     }
 
+    /**
+     * A device atomic (read-modify-write) storing {@code src} at {@code va}: needs the page here, or held
+     * device-exclusive if it stays in RAM (see {@link FaultServiceConfig#exclusiveAtomics()}).
+     */
+    public void atomicWrite(AddressSpace mm, long va, MemorySegment src) {
+        access(mm, va, src.byteSize(), AccessType.ATOMIC, src);
+    }
+
     public void read(AddressSpace mm, long va, MemorySegment dst) {
         access(mm, va, dst.byteSize(), AccessType.READ, dst);
     }
@@ -128,106 +168,163 @@ public final class Device implements AutoCloseable {
         access(mm, va, length, type, null);
     }
 
-    private void access(AddressSpace mm, long va, long len, AccessType type, MemorySegment buf) {
+    /**
+     * Maps the pages a migration is bringing here, between {@code migrate_vma_pages} and finalize
+     * ({@code dmirror_migrate_finalize_and_map}). Each page is isolated behind its migration entry, but an
+     * invalidation that began before this migration's collect ended may still be in flight and about to collect the
+     * page once it is installed: so the interval stamp taken after collect must be unchanged (checked under the mirror
+     * lock), else nothing is mapped and the pages fault in through the normal protocol. Populated holes are left to fault: {@code pages()} already made them live, so they are not
+     * protected by a migration entry any more. Writable if the source was writable and anonymous (so a write to a
+     * file page still faults once and dirties the CPU entry).
+     */
+    void mapMigrated(MigrateVma mv, long stamp) {
+        AddressSpace mm = mv.mm();
+        DeviceMirror mirror = mirror(mm);
+        mirror.lock.lock();
+        try {
+            if (mirror.notifier.stamp(mv.start(), mv.address(mv.npages())) != stamp) {
+                return;
+            }
+            for (int i = 0; i < mv.npages(); i++) {
+                long s = mv.src(i);
+                if (!MigratePfn.isMigrating(s) || !MigratePfn.isValid(s)) {
+                    continue;
+                }
+                long va = mv.address(i);
+                long dpfn = MigratePfn.pfn(mv.dst(i));
+                Vma vma = mm.findVma(va);
+                boolean writable = vma != null && vma.prot().canWrite() && MigratePfn.isWrite(s) && vma.isAnonymous();
+                mirror.program(va, Pte.present(dpfn, writable ? Pte.WRITE : 0));
+            }
+        } finally {
+            mirror.lock.unlock();
+        }
+    }
+
+    /**
+     * {@code HMM_DMIRROR_EXCLUSIVE}: makes {@code [va, va+length)} device-exclusive to this device
+     * ({@code make_device_exclusive}): each page is brought to RAM if needed, the CPU entry becomes an exclusive
+     * entry, and this device maps it for atomics. A later CPU touch revokes it (and this device sees the
+     * revocation); until then the CPU cannot access the page without faulting.
+     *
+     * @return pages made exclusive (pages in memory that never moves to RAM are left as they are)
+     */
+    public int makeExclusive(AddressSpace mm, long va, long length) {
+        checkAccess(mm, va, length);
+        int made = 0;
+        long end = va + length;
+        for (long page = va & ~mm.pageMask; page < end; page += mm.pageSize) {
+            if (engine.makeDeviceExclusive(mm, page, this)) {
+                made++;
+                access(mm, page, 1, AccessType.ATOMIC, null); // map it here for atomics
+            }
+        }
+        return made;
+    }
+
+    /** {@code HMM_DMIRROR_CHECK_EXCLUSIVE}: whether this device's mirror holds {@code va} exclusively. */
+    public boolean isExclusive(AddressSpace mm, long va) {
+        return Pte.isExclusive(mirror(mm).entry(va & ~mm.pageMask));
+    }
+
+    /** The raw mirror entry of {@code va} (see {@link DeviceMirror}); {@link Pte#NONE} when not mapped here. */
+    public long mirrorEntry(AddressSpace mm, long va) {
+        return mirror(mm).entry(va & ~mm.pageMask);
+    }
+
+    private void checkAccess(AddressSpace mm, long va, long len) {
         if (mm.engine() != engine) {
             throw new IllegalArgumentException("address space " + mm + " belongs to another engine");
         }
         if (len < 0 || va < 0 || va + len < va) {
             throw new IllegalArgumentException(String.format("bad access range 0x%x + %d", va, len));
         }
+    }
+
+    private void access(AddressSpace mm, long va, long len, AccessType type, MemorySegment buf) {
+        checkAccess(mm, va, len);
         if (buf != null && engine.config().dataPlane() != DataPlane.REAL) {
             throw new IllegalStateException("the METADATA data plane has no bytes to read or write; use touch()");
         }
+        DeviceMirror mirror = mirror(mm);
         boolean write = type.isWrite();
         Tlb.Slot slot = engine.tlb.slot();
         long end = va + len;
         long bufOff = 0;
+        if (len > mm.pageSize - (va & mm.pageMask)) {
+            prefault(mm, mirror, va, end, type); // fault every missing page of the access in one go
+        }
         while (va < end) {
-            long vpn = va >>> mm.pageShift;
             int off = (int) (va & mm.pageMask);
             long n = Math.min(mm.pageSize - off, end - va);
-            int s = PageTable.slot(vpn);
-            boolean remote = false;
             for (;;) {
-                long[] leaf = mm.pageTable.leaf(vpn);
-                long pte = Pte.NONE;
-                if (leaf != null) {
-                    slot.enter();
-                    pte = PageTable.lvPte(leaf, s);
-                    if (usable(pte, write, remote)) {
-                        long want = pte | Pte.ACCESSED | (write ? Pte.DIRTY : 0);
-                        if (want == pte || PageTable.casPte(leaf, s, pte, want)) {
-                            if (buf != null) {
-                                copy(Pte.pfn(pte), off, n, write, buf, bufOff);
-                            }
-                            slot.exit();
-                            if (remote) {
-                                engine.stats.remoteAccesses.increment();
-                            }
-                            break;
-                        }
-                        slot.exit();
-                        continue;
+                slot.enter();
+                long e = mirror.entry(va);
+                if (usable(e, type)) {
+                    if (buf != null) {
+                        copy(Pte.pfn(e), off, n, write, buf, bufOff);
                     }
                     slot.exit();
+                    if ((e & Pte.REMOTE) != 0) {
+                        engine.stats.remoteAccesses.increment();
+                    }
+                    break;
                 }
-                remote = fault(mm, va, vpn, leaf, pte, type);
+                slot.exit();
+                faults.raise(mm, va & ~mm.pageMask, type);
             }
             va += n;
             bufOff += n;
         }
     }
 
-    private boolean usable(long pte, boolean write, boolean remote) {
-        if ((pte & Pte.PROTNONE) != 0 || (write && (pte & Pte.WRITE) == 0)) {
-            return false;
+    /**
+     * Raises faults for every page of {@code [va, end)} the mirror cannot serve, all at once (a warp missing on many
+     * pages), so the fault buffer sees them together and services them in batches; then waits. Pages that change
+     * again before the copy loop reaches them fault once more, one at a time.
+     */
+    private void prefault(AddressSpace mm, DeviceMirror mirror, long va, long end, AccessType type) {
+        int max = faultConfig.maxBatch();
+        long[] missing = new long[(int) Math.min(max, ((end - 1 - (va & ~mm.pageMask)) >>> mm.pageShift) + 1)];
+        int n = 0;
+        for (long page = va & ~mm.pageMask; page < end; page += mm.pageSize) {
+            if (!usable(mirror.entry(page), type)) {
+                missing[n++] = page;
+                if (n == missing.length) {
+                    faults.raiseAll(mm, missing, n, type);
+                    n = 0;
+                }
+            }
         }
-        int k = Pte.kind(pte);
-        if (k == Pte.KIND_DEVICE_PRIVATE || k == Pte.KIND_PRESENT) {
-            return Pfn.node(Pte.pfn(pte)) == node.id() || (remote && k == Pte.KIND_PRESENT);
+        if (n > 0) {
+            faults.raiseAll(mm, missing, n, type);
         }
-        return false;
     }
 
     /**
-     * A device access missed: make the page usable here. Returns true when the page must be accessed remotely
-     * (where it is) because it cannot move here.
+     * Whether a mirror entry allows an access: present or exclusive; writable for writes and atomics; an atomic on a
+     * RAM page reached remotely needs device exclusivity (the CPU could race it otherwise).
      */
-    private boolean fault(AddressSpace mm, long va, long vpn, long[] leaf, long pte, AccessType type) {
-        engine.stats.deviceFaults.increment();
-        if (Pte.isMigration(pte)) {
-            engine.cpuFaults.migrationEntryWait(leaf, PageTable.slot(vpn), pte);
+    static boolean usable(long e, AccessType type) {
+        int k = Pte.kind(e);
+        if (k != Pte.KIND_PRESENT && k != Pte.KIND_EXCLUSIVE) {
             return false;
         }
-        Vma vma = mm.findVma(va);
-        if (vma == null) {
-            throw new SegmentationFaultException(va, "device " + name() + ": no mapping");
-        }
-        if (!vma.prot().allows(type.isWrite())) {
-            throw new SegmentationFaultException(va, "device " + name() + ": " + type + " of " + vma.prot()
-                    + " mapping " + vma);
-        }
-        int k = Pte.kind(pte);
-        if ((k == Pte.KIND_PRESENT || k == Pte.KIND_DEVICE_PRIVATE)
-                && (Pte.isProtNone(pte) || (type.isWrite() && !Pte.isWrite(pte)))) {
-            engine.cpuFaults.fixProtection(mm, va, vpn, pte, type); // only the permission is missing
+        if (type.isWrite() && (e & Pte.WRITE) == 0) {
             return false;
         }
-        long page = va & ~mm.pageMask;
-        MigrationResult r = engine.migrator.toDevice(mm, page, page + mm.pageSize, this);
-        switch (r.result(0)) {
-            case MIGRATED, ALREADY_ON_TARGET, BUSY, NOT_PRESENT, OTHER_OWNER -> {
-                return false; // retry the access
-            }
-            case OUT_OF_RAM -> throw new OutOfFramesException(engine.ram().name(), va);
-            default -> {
-                // pinned, unmovable, no device memory, copy failed: access it where it is, over the link
-                if (Pte.isNone(mm.pte(page))) {
-                    engine.cpuFaults.handle(mm, va, vpn, Pte.NONE, type); // a hole: first touch in RAM
-                }
-                return true;
-            }
+        return type != AccessType.ATOMIC || k == Pte.KIND_EXCLUSIVE || (e & Pte.REMOTE) == 0
+                || Pfn.node(Pte.pfn(e)) != 0;
+    }
+
+    /** The mirror entry for an {@code hmm_range_fault} output slot, for an access of {@code type}. */
+    static long mirrorEntry(long slot, AccessType type, int nodeId) {
+        long pfn = HmmRange.pfn(slot);
+        long w = type.isWrite() && (slot & HmmRange.PFN_WRITE) != 0 ? Pte.WRITE : 0;
+        if ((slot & HmmRange.PFN_EXCLUSIVE) != 0) {
+            return Pte.exclusive(pfn, nodeId, w | Pte.REMOTE);
         }
+        return Pfn.node(pfn) == nodeId ? Pte.present(pfn, w) : Pte.present(pfn, w | Pte.REMOTE);
     }
 
     private void copy(long pfn, int off, long n, boolean write, MemorySegment buf, long bufOff) {
@@ -240,9 +337,15 @@ public final class Device implements AutoCloseable {
         }
     }
 
-    /** Detaching a device is done by closing the engine (device memory is evicted first). */
+    /** Faults waiting in the buffer now (diagnostics). */
+    public int pendingFaults() {
+        return faults.pending();
+    }
+
+    /** Stops the fault servicing thread and closes the driver; done by {@link HmmEngine#close()}. */
     @Override
     public void close() {
+        faults.close();
         driver.close();
     }
 

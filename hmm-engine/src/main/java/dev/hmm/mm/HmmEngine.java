@@ -38,6 +38,7 @@ public final class HmmEngine implements AutoCloseable {
     final CpuFaultHandler cpuFaults;
     final Migrator migrator;
     final TestHooks hooks = new TestHooks();
+    final HmmRangeFault rangeFault = new HmmRangeFault(this);
 
     private HmmEngine(EngineConfig config, MeterRegistry registry) {
         this.config = config;
@@ -100,7 +101,12 @@ public final class HmmEngine implements AutoCloseable {
      * Attaches a device: allocates its memory through the driver and registers it as a {@link DevicePagemap}
      * ({@code memremap_pages}).
      */
-    public synchronized Device attachDevice(DeviceDriver driver) {
+    public Device attachDevice(DeviceDriver driver) {
+        return attachDevice(driver, FaultServiceConfig.defaults());
+    }
+
+    /** As {@link #attachDevice(DeviceDriver)}, with the device's fault-servicing configuration. */
+    public synchronized Device attachDevice(DeviceDriver driver, FaultServiceConfig faults) {
         checkOpen();
         long cap = driver.capacityBytes();
         int ps = config.pageSize();
@@ -127,7 +133,7 @@ public final class HmmEngine implements AutoCloseable {
         PageStore store = driver.createPageStore(frames, ps, config.dataPlane());
         int id = nextNodeId++;
         MemoryNode node = new MemoryNode(id, driver.name(), driver.memoryType(), frames, ps, store);
-        Device device = new Device(this, driver, node);
+        Device device = new Device(this, driver, node, faults);
         nodes[id] = node;
         devices.add(device);
         stats.registerNode(node);
@@ -177,13 +183,72 @@ public final class HmmEngine implements AutoCloseable {
             throw new IllegalArgumentException("device " + target.name() + " holds " + target.memoryType()
                     + " memory, which is not a migration target (map it in place with mmapDax)");
         }
-        return migrator.toDevice(mm, va, va + mm.alignUp(length), target);
+        return migrator.toDevice(mm, va, va + mm.alignUp(length), target, null);
     }
 
     /** Migrates every device page of {@code [va, va+length)} back to system RAM. */
     public MigrationResult migrateToRam(AddressSpace mm, long va, long length) {
         checkRange(mm, va, length);
         return migrator.toRam(mm, va, va + mm.alignUp(length), null);
+    }
+
+    /**
+     * Revokes a device-exclusive entry ({@code remove_device_exclusive_entry}): the holding device's mirror drops it
+     * (and counts the revocation), the TLB flush waits for device accessors still using it, then the entry becomes a
+     * normal present entry again. Returns the entry now in place.
+     */
+    long revokeExclusive(AddressSpace mm, long va, long[] leaf, int s, long pte) {
+        long page = va & ~mm.pageMask;
+        try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize,
+                MmuNotifierEvent.EXCLUSIVE_REVOKE, null)) {
+            tlb.flush();
+            long restored = Pte.present(Pte.pfn(pte), Pte.flags(pte));
+            if (PageTable.casPte(leaf, s, pte, restored)) {
+                stats.exclusiveRevocations.increment();
+                return restored;
+            }
+            return PageTable.laPte(leaf, s);
+        }
+    }
+
+    /**
+     * Makes the RAM page at {@code va} device-exclusive to {@code device} ({@code make_device_exclusive}): the page is
+     * first brought to RAM if needed (fault, migration back), every mirror drops it, the CPU entry becomes an exclusive
+     * entry naming the holder, and the TLB is flushed so no CPU accessor still uses the old entry. A CPU touch later
+     * revokes it. Returns false if the page cannot be made exclusive (it lives in memory that never moves to RAM).
+     */
+    boolean makeDeviceExclusive(AddressSpace mm, long va, Device device) {
+        long page = va & ~mm.pageMask;
+        long vpn = page >>> mm.pageShift;
+        for (;;) {
+            long[] leaf = mm.pageTable.leaf(vpn);
+            int s = PageTable.slot(vpn);
+            long pte = leaf == null ? Pte.NONE : PageTable.laPte(leaf, s);
+            int kind = Pte.kind(pte);
+            if (kind == Pte.KIND_EXCLUSIVE && Pte.exclusiveOwner(pte) == device.node().id()) {
+                return true;
+            }
+            if (kind == Pte.KIND_PRESENT && !Pte.isProtNone(pte)) {
+                MemoryNode node = node(Pfn.node(Pte.pfn(pte)));
+                if (node.type() == MemoryType.DEVICE_COHERENT) {
+                    migrator.toRam(mm, page, page + mm.pageSize, null);
+                    continue;
+                }
+                if (node.type() != MemoryType.SYSTEM_RAM) {
+                    return false;
+                }
+                try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize,
+                        MmuNotifierEvent.EXCLUSIVE, device.owner())) {
+                    long ex = Pte.exclusive(Pte.pfn(pte), device.node().id(), Pte.flags(pte));
+                    if (PageTable.casPte(leaf, s, pte, ex)) {
+                        tlb.flush();
+                        return true;
+                    }
+                }
+                continue;
+            }
+            cpuFaults.handle(mm, page, vpn, pte, AccessType.WRITE); // bring it to RAM (or wait, or revoke)
+        }
     }
 
     /**

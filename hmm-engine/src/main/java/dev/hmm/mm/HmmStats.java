@@ -28,6 +28,17 @@ import java.util.concurrent.atomic.LongAdder;
  *  hmm.migration.waits            -                            accesses that slept on a migration entry
  *  hmm.tlb.flushes                -                            TLB shootdowns (grace periods)
  *  hmm.remote.accesses            -                            device accesses served where the page is (not moved)
+ *  hmm.faults.device.serviced     -                            device faults serviced (one per page per batch)
+ *  hmm.faults.device.duplicates   -                            device faults coalesced into another of their batch
+ *  hmm.fault.batches              -                            fault batches serviced
+ *  hmm.fault.batch.size           -                            faults per batch (distribution)
+ *  hmm.fault.replays              -                            replays (wake-ups of faulting accessors, per policy)
+ *  hmm.fault.wait                 -                            time accessors spent waiting for replay (timer)
+ *  hmm.fault.buffer.full          -                            times a producer found the fault buffer full and waited
+ *  hmm.mirror.invalidations       -                            device mirror entries cleared by CPU-side changes
+ *  hmm.range_fault.retries        -                            hmm_range_fault walks redone (busy, or sequence moved)
+ *  hmm.remote.mappings            reason=&lt;MigrateResult key&gt;  pages mapped remotely because they could not move
+ *  hmm.exclusive.revocations      -                            device-exclusive entries revoked by a CPU touch
  *  hmm.frames.free                node=&lt;name&gt;                  free frames per node (gauge)
  * </pre>
  */
@@ -45,10 +56,22 @@ public final class HmmStats {
     final LongAdder copyNanos = new LongAdder();
     final LongAdder migrateNanos = new LongAdder();
     final LongAdder batches = new LongAdder();
+    final LongAdder servicedFaults = new LongAdder();
+    final LongAdder duplicateFaults = new LongAdder();
+    final LongAdder faultBatches = new LongAdder();
+    final LongAdder replays = new LongAdder();
+    final LongAdder mirrorInvalidations = new LongAdder();
+    final LongAdder rangeFaultRetries = new LongAdder();
+    final LongAdder[] remoteMappings = new LongAdder[MigrateResult.values().length];
+    final LongAdder exclusiveRevocations = new LongAdder();
+    final LongAdder faultWaitNanos = new LongAdder();
+    final LongAdder faultBufferFullWaits = new LongAdder();
 
     private final MeterRegistry registry;
     private final DistributionSummary batchPages;
     private final Timer copyTime;
+    private final DistributionSummary faultBatchSize;
+    private final Timer faultWait;
     private final Tlb tlb;
     private final PageWaitTable waits;
 
@@ -58,6 +81,7 @@ public final class HmmStats {
         this.waits = waits;
         for (int i = 0; i < results.length; i++) {
             results[i] = new LongAdder();
+            remoteMappings[i] = new LongAdder();
         }
         counter("hmm.migrate.pages", Tags.of("direction", "to_device"), pagesToDevice, "pages migrated");
         counter("hmm.migrate.pages", Tags.of("direction", "to_ram"), pagesToRam, "pages migrated");
@@ -76,6 +100,24 @@ public final class HmmStats {
                 .description("accesses that slept on a migration entry").register(registry);
         FunctionCounter.builder("hmm.tlb.flushes", tlb, Tlb::flushCount)
                 .description("TLB shootdowns (grace periods)").register(registry);
+        counter("hmm.faults.device.serviced", Tags.empty(), servicedFaults, "device faults serviced");
+        counter("hmm.faults.device.duplicates", Tags.empty(), duplicateFaults, "device faults coalesced");
+        counter("hmm.fault.batches", Tags.empty(), faultBatches, "fault batches serviced");
+        counter("hmm.fault.replays", Tags.empty(), replays, "replays of faulting accessors");
+        counter("hmm.fault.buffer.full", Tags.empty(), faultBufferFullWaits, "producers that waited on a full buffer");
+        counter("hmm.mirror.invalidations", Tags.empty(), mirrorInvalidations, "mirror entries invalidated");
+        counter("hmm.range_fault.retries", Tags.empty(), rangeFaultRetries, "hmm_range_fault walks redone");
+        counter("hmm.exclusive.revocations", Tags.empty(), exclusiveRevocations, "device-exclusive entries revoked");
+        for (MigrateResult r : MigrateResult.values()) {
+            if (r != MigrateResult.MIGRATED) {
+                counter("hmm.remote.mappings", Tags.of("reason", r.key()), remoteMappings[r.ordinal()],
+                        "pages mapped remotely because they could not move");
+            }
+        }
+        this.faultBatchSize = DistributionSummary.builder("hmm.fault.batch.size")
+                .description("faults per batch").baseUnit("faults").register(registry);
+        this.faultWait = Timer.builder("hmm.fault.wait").description("time accessors waited for replay")
+                .register(registry);
         this.batchPages = DistributionSummary.builder("hmm.migrate.batch.pages")
                 .description("pages per copy-engine batch").baseUnit("pages").register(registry);
         this.copyTime = Timer.builder("hmm.copy.time").description("time in copy-engine calls").register(registry);
@@ -95,6 +137,16 @@ public final class HmmStats {
         batchPages.record(pages);
         copyNanos.add(copyNs);
         copyTime.record(copyNs, TimeUnit.NANOSECONDS);
+    }
+
+    void recordFaultBatch(int faults) {
+        faultBatches.increment();
+        faultBatchSize.record(faults);
+    }
+
+    void recordFaultWait(long nanos) {
+        faultWaitNanos.add(nanos);
+        faultWait.record(nanos, TimeUnit.NANOSECONDS);
     }
 
     void recordMigrated(boolean toDevice, long pages, long bytes) {
@@ -170,6 +222,54 @@ public final class HmmStats {
 
     public long remoteAccesses() {
         return remoteAccesses.sum();
+    }
+
+    public long servicedFaults() {
+        return servicedFaults.sum();
+    }
+
+    public long duplicateFaults() {
+        return duplicateFaults.sum();
+    }
+
+    public long faultBatches() {
+        return faultBatches.sum();
+    }
+
+    public long replays() {
+        return replays.sum();
+    }
+
+    public long mirrorInvalidations() {
+        return mirrorInvalidations.sum();
+    }
+
+    public long rangeFaultRetries() {
+        return rangeFaultRetries.sum();
+    }
+
+    public long exclusiveRevocations() {
+        return exclusiveRevocations.sum();
+    }
+
+    public long faultWaitNanos() {
+        return faultWaitNanos.sum();
+    }
+
+    public long faultBufferFullWaits() {
+        return faultBufferFullWaits.sum();
+    }
+
+    /** Pages mapped remotely, by the reason they could not move (reasons seen at least once). */
+    public Map<String, Long> remoteMappings() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        for (MigrateResult r : MigrateResult.values()) {
+            long v = remoteMappings[r.ordinal()].sum();
+            if (v > 0) {
+                m.put(r.key(), v);
+            }
+        }
+        return m;
     }
 
     public long migrationWaits() {

@@ -13,7 +13,9 @@ import java.util.List;
  * named twice (every page is in exactly one place); entry kind matches the memory type (device-private entries only
  * on device-private memory, never a present entry there); no migration entry and no ISOLATED frame is left; per node,
  * MAPPED frames = entries naming it, FREE frames = free-list length = the free count (free counts balance), no frame
- * ALLOCATED outside DAX claims; every entry lies inside a VMA.
+ * ALLOCATED outside DAX claims; every entry lies inside a VMA. Device mirrors: every mirror entry names the frame
+ * the CPU entry names now (a local one for this device's own pages, a remote one for RAM and other memory, an exclusive
+ * one only where the CPU entry is exclusive to this device), and is writable only where the CPU entry is.
  */
 public final class InvariantCheck {
     private static final int MAX_REPORTED = 50;
@@ -55,6 +57,11 @@ public final class InvariantCheck {
         for (AddressSpace mm : spaces) {
             if (!mm.isClosed()) {
                 checkSpace(mm, seen);
+                for (DeviceMirror m : mm.mirrors) {
+                    if (m != null) {
+                        checkMirror(mm, m);
+                    }
+                }
             }
         }
         for (MemoryNode n : nodes) {
@@ -112,6 +119,38 @@ public final class InvariantCheck {
                         violation(where + ": frame " + Pfn.toString(pfn) + " is mapped twice");
                     }
                     seen[nodeId].set(idx);
+                }
+            }
+        });
+    }
+
+    private void checkMirror(AddressSpace mm, DeviceMirror m) {
+        int dev = m.device.node().id();
+        m.table.forEachLeaf((base, leaf) -> {
+            for (int s = 0; s < leaf.length; s++) {
+                long e = PageTable.laPte(leaf, s);
+                if (e == Pte.NONE) {
+                    continue;
+                }
+                long va = (base + s) << mm.pageShift;
+                long cpu = mm.pte(va);
+                String where = String.format("%s mirror of %s page 0x%x %s (CPU %s)", m.device.name(), mm, va,
+                        Pte.toString(e), Pte.toString(cpu));
+                int k = Pte.kind(cpu);
+                boolean sameFrame = k != Pte.KIND_NONE && k != Pte.KIND_MIGRATION && Pte.pfn(cpu) == Pte.pfn(e);
+                if (!sameFrame) {
+                    violation(where + ": stale mirror entry");
+                    continue;
+                }
+                boolean local = Pfn.node(Pte.pfn(e)) == dev;
+                if (Pte.isExclusive(e) != (k == Pte.KIND_EXCLUSIVE && Pte.exclusiveOwner(cpu) == dev)) {
+                    violation(where + ": exclusive mirror entry without the CPU entry's exclusivity, or the reverse");
+                }
+                if (local == Pte.isRemote(e) && !Pte.isExclusive(e)) {
+                    violation(where + ": remote flag wrong for node " + Pfn.node(Pte.pfn(e)));
+                }
+                if (Pte.isWrite(e) && !Pte.isWrite(cpu)) {
+                    violation(where + ": writable in the mirror, not in the CPU entry");
                 }
             }
         });

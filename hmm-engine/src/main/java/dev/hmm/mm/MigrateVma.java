@@ -57,6 +57,8 @@ public final class MigrateVma {
     private int select;
     private Object owner;
     private MemoryNode target;
+    private long[] mask;
+    private int maskBase;
     private boolean active;
     private long migratedToDevice;
     private long migratedToRam;
@@ -83,11 +85,20 @@ public final class MigrateVma {
      *     rule); may be null for a caller that decides per page
      */
     public void setup(AddressSpace mm, long start, long end, int select, Object owner, MemoryNode target) {
+        setup(mm, start, end, select, owner, target, null, 0);
+    }
+
+    /**
+     * As {@link #setup(AddressSpace, long, long, int, Object, MemoryNode)}, but only pages whose bit is set in
+     * {@code mask} (bit {@code maskBase + i} for page {@code i} of the range) are considered; the others are left
+     * alone, without a result. This is how a fault batch migrates just the faulted pages of a 2 MiB block in one call.
+     */
+    public void setup(AddressSpace mm, long start, long end, int select, Object owner, MemoryNode target,
+            long[] mask, int maskBase) {
         if (active) {
             throw new IllegalStateException("migrate_vma: setup called twice without finalize");
         }
-        long mask = mm.pageSize - 1;
-        if ((start & mask) != 0 || (end & mask) != 0 || end <= start) {
+        if ((start & mm.pageMask) != 0 || (end & mm.pageMask) != 0 || end <= start) {
             throw new IllegalArgumentException(String.format("migrate_vma needs a page-aligned non-empty range: "
                     + "[0x%x, 0x%x)", start, end));
         }
@@ -102,6 +113,8 @@ public final class MigrateVma {
         this.select = select;
         this.owner = owner;
         this.target = target;
+        this.mask = mask;
+        this.maskBase = maskBase;
         this.migratedToDevice = 0;
         this.migratedToRam = 0;
         Arrays.fill(src, 0, npages, 0L);
@@ -110,8 +123,34 @@ public final class MigrateVma {
         mm.mmapLock.readLock().lock();
         active = true;
         try {
-            if (collect()) {
-                engine.tlb.flush(); // only flush if we actually modified any entries
+            // Mirrors drop their entries first (MMU_NOTIFY_MIGRATE): one invalidation per run of selected pages,
+            // all open until the single TLB flush after the walk, as the kernel brackets its collect walk.
+            java.util.List<MmuNotifierRange> ranges = new java.util.ArrayList<>(2);
+            try {
+                boolean flush = false;
+                for (int i = 0; i < npages; ) {
+                    if (!selected(i)) {
+                        i++;
+                        continue;
+                    }
+                    int j = i;
+                    while (j < npages && selected(j)) {
+                        j++;
+                    }
+                    MmuNotifierRange r = mm.invalidateRangeStart(address(i), address(j), MmuNotifierEvent.MIGRATE,
+                            owner);
+                    ranges.add(r);
+                    flush |= r.cleared();
+                    flush |= collect(i, j);
+                    i = j;
+                }
+                if (flush) {
+                    engine.tlb.flush(); // only flush if we actually modified any entries
+                }
+            } finally {
+                for (MmuNotifierRange r : ranges) {
+                    r.close();
+                }
             }
         } catch (RuntimeException | Error e) {
             finalizeMigration();
@@ -119,12 +158,20 @@ public final class MigrateVma {
         }
     }
 
-    /** Collect walk; returns whether any entry was replaced by a migration entry. */
-    private boolean collect() {
+    private boolean selected(int i) {
+        if (mask == null) {
+            return true;
+        }
+        int b = maskBase + i;
+        return (mask[b >>> 6] & (1L << (b & 63))) != 0;
+    }
+
+    /** Collect walk over pages {@code [from, to)}; returns whether any entry was replaced by a migration entry. */
+    private boolean collect(int from, int to) {
         boolean unmapped = false;
         long vpn0 = start >>> mm.pageShift;
         long[] leaf = null;
-        for (int i = 0; i < npages; i++) {
+        for (int i = from; i < to; i++) {
             long vpn = vpn0 + i;
             if (leaf == null || PageTable.slot(vpn) == 0) {
                 leaf = mm.pageTable.leaf(vpn);
@@ -137,6 +184,10 @@ public final class MigrateVma {
             }
             int s = PageTable.slot(vpn);
             long pte = leaf == null ? Pte.NONE : PageTable.laPte(leaf, s);
+            if (Pte.isExclusive(pte)) {
+                // a device-exclusive page goes back to a normal entry before it can move (the CPU-touch rule)
+                pte = engine.revokeExclusive(mm, va, leaf, s, pte);
+            }
             MigrateResult skip = check(vma, pte);
             if (skip != null) {
                 result[i] = (byte) skip.ordinal();
@@ -161,12 +212,12 @@ public final class MigrateVma {
     private MigrateResult check(Vma vma, long pte) {
         int kind = Pte.kind(pte);
         if (kind == Pte.KIND_NONE) {
-            boolean populate = (select & SELECT_SYSTEM) != 0 && vma.isAnonymous() && target != null
-                    && target.type().isDevice();
+            boolean populate = (select & SELECT_SYSTEM) != 0 && vma.isAnonymous() && vma.prot().canRead()
+                    && target != null && target.type().isDevice();
             return populate ? null : MigrateResult.NOT_PRESENT;
         }
         if (kind == Pte.KIND_MIGRATION || kind == Pte.KIND_EXCLUSIVE) {
-            return MigrateResult.BUSY;
+            return MigrateResult.BUSY; // another migration, or an exclusivity re-taken under us
         }
         MemoryNode node = engine.node(Pfn.node(Pte.pfn(pte)));
         if (node == target) {
@@ -263,7 +314,10 @@ public final class MigrateVma {
         result[i] = (byte) reason.ordinal();
     }
 
-    /** Page {@code i}'s result; meaningful after finalize (before it, null for pages still migrating). */
+    /**
+     * Page {@code i}'s result; meaningful after finalize (before it, null for pages still migrating). Null for pages
+     * outside the mask.
+     */
     public MigrateResult result(int i) {
         return result[i] == UNDECIDED ? null : MigrateResult.of(result[i]);
     }
@@ -353,6 +407,9 @@ public final class MigrateVma {
     }
 
     private void finalizePage(int i, long vpn) {
+        if (!selected(i)) {
+            return;
+        }
         long s = src[i];
         long d = dst[i];
         if (!MigratePfn.isValid(s)) {

@@ -39,6 +39,11 @@ public final class MigrationResult {
         return perPage.length;
     }
 
+    /** The result of page {@code i}, or null if it was not part of the request (outside a mask). */
+    public MigrateResult resultOrNull(int i) {
+        return get(i);
+    }
+
     /** The result of page {@code i} of the range (0-based). */
     public MigrateResult result(int i) {
         MigrateResult r = get(i);

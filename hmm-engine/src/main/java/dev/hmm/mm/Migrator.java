@@ -24,26 +24,31 @@ final class Migrator {
         this.engine = engine;
     }
 
-    /** Migrates {@code [start, end)} to {@code target} (a device), bouncing other owners' pages through RAM. */
-    MigrationResult toDevice(AddressSpace mm, long start, long end, Device target) {
+    /**
+     * Migrates {@code [start, end)} to {@code target} (a device), bouncing other owners' pages through RAM. With a
+     * {@code mask} (bit i for page i of the range), only those pages; the others get no result.
+     */
+    MigrationResult toDevice(AddressSpace mm, long start, long end, Device target, long[] mask) {
         MigrationResult res = newResult(mm, start, end);
         int batch = engine.config().migrateBatchPages();
-        MigrateVma mv = new MigrateVma(engine, (int) Math.min(batch, res.pages()));
+        MigrateVma mv = new MigrateVma(engine, Math.min(batch, res.pages()));
         CopyBatch copy = new CopyBatch(mv.capacity());
         long chunkBytes = (long) mv.capacity() << mm.pageShift;
         for (long cs = start; cs < end; cs += chunkBytes) {
             long ce = Math.min(end, cs + chunkBytes);
             int base = (int) ((cs - start) >>> mm.pageShift);
-            runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target);
+            runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
+                    base);
             boolean foreign = collect(mv, res, base, false);
             if (foreign) {
                 for (Device other : engine.devices()) {
                     if (other != target) {
                         runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE
-                                | MigrateVma.SELECT_DEVICE_COHERENT, other.owner(), engine.ram(), other);
+                                | MigrateVma.SELECT_DEVICE_COHERENT, other.owner(), engine.ram(), other, mask, base);
                     }
                 }
-                runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target);
+                runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
+                        base);
                 collect(mv, res, base, true);
             }
         }
@@ -55,7 +60,7 @@ final class Migrator {
     MigrationResult toRam(AddressSpace mm, long start, long end, Device only) {
         MigrationResult res = newResult(mm, start, end);
         int batch = engine.config().migrateBatchPages();
-        MigrateVma mv = new MigrateVma(engine, (int) Math.min(batch, res.pages()));
+        MigrateVma mv = new MigrateVma(engine, Math.min(batch, res.pages()));
         CopyBatch copy = new CopyBatch(mv.capacity());
         long chunkBytes = (long) mv.capacity() << mm.pageShift;
         List<Device> devices = only != null ? List.of(only) : engine.devices();
@@ -63,12 +68,12 @@ final class Migrator {
             long ce = Math.min(end, cs + chunkBytes);
             int base = (int) ((cs - start) >>> mm.pageShift);
             if (devices.isEmpty()) {
-                runChunk(mv, copy, mm, cs, ce, 0, null, engine.ram(), null);
+                runChunk(mv, copy, mm, cs, ce, 0, null, engine.ram(), null, null, 0);
                 collect(mv, res, base, false);
             }
             for (Device d : devices) {
                 runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
-                        d.owner(), engine.ram(), d);
+                        d.owner(), engine.ram(), d, null, 0);
                 collect(mv, res, base, true);
             }
         }
@@ -94,6 +99,9 @@ final class Migrator {
         boolean foreign = false;
         for (int i = 0; i < mv.npages(); i++) {
             MigrateResult r = mv.result(i);
+            if (r == null) {
+                continue; // outside the mask
+            }
             MigrateResult old = res.get(base + i);
             if (!merge || old == null || old == MigrateResult.OTHER_OWNER
                     || (old == MigrateResult.ALREADY_ON_TARGET && r == MigrateResult.MIGRATED)) {
@@ -118,14 +126,20 @@ final class Migrator {
      * the data (the destination device, or the source device on the way back); null when nothing can be collected.
      */
     void runChunk(MigrateVma mv, CopyBatch copy, AddressSpace mm, long cs, long ce, int select, Object owner,
-            MemoryNode target, Device engineOwner) {
+            MemoryNode target, Device engineOwner, long[] mask, int maskBase) {
         long t0 = System.nanoTime();
-        mv.setup(mm, cs, ce, select, owner, target);
+        mv.setup(mm, cs, ce, select, owner, target, mask, maskBase);
+        boolean mapHere = target.type().isDevice() && engineOwner != null && engineOwner.node() == target;
+        // an invalidation racing with this migration must win over mapping its pages here: stamp after collect
+        long stamp = mapHere ? engineOwner.mirror(mm).notifier.stamp(cs, ce) : -1;
         try {
             if (mv.cpages() > 0) {
                 allocateAndCopy(mv, copy, target, engineOwner);
             }
             mv.pages();
+            if (mapHere && stamp >= 0) {
+                engineOwner.mapMigrated(mv, stamp); // dmirror_migrate_finalize_and_map
+            }
         } finally {
             mv.finalizeMigration();
             engine.stats.migrateNanos.add(System.nanoTime() - t0);

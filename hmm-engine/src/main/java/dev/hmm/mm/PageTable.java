@@ -144,6 +144,14 @@ public final class PageTable {
         }
     }
 
+    /**
+     * A volatile store, for tables whose writers are serialised by a lock (device mirrors); CPU page tables change
+     * only by {@link #casPte}.
+     */
+    static void storePte(long[] leaf, int slot, long value) {
+        PTE.setVolatile(leaf, slot, value);
+    }
+
     /** A blind volatile store, for {@link TestHooks} only: every real change goes through {@link #casPte}. */
     static void storePteForTest(long[] leaf, int slot, long value) {
         PTE.setVolatile(leaf, slot, value);

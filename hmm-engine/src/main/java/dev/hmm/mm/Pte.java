@@ -14,7 +14,8 @@ package dev.hmm.mm;
  *        1 PRESENT         CPU-mappable frame (RAM, device-coherent, persistent)
  *        2 DEVICE_PRIVATE  device-private swap entry: names a device frame; not present to the CPU
  *        3 MIGRATION       migration entry: page under migration; pfn names the source frame; accessors wait
- *        4 EXCLUSIVE       device-exclusive entry (make_device_exclusive): RAM frame the CPU must not touch
+ *        4 EXCLUSIVE       device-exclusive entry (make_device_exclusive): a RAM frame the CPU must not touch;
+ *                          the RAM node id being 0, the node field holds the exclusive device's node id instead
  *  W  bit 3  writable (for MIGRATION / EXCLUSIVE: the original entry was writable)
  *  A  bit 4  accessed (young)
  *  D  bit 5  dirty
@@ -65,16 +66,27 @@ public final class Pte {
         return make(KIND_MIGRATION, pfn, flags);
     }
 
-    public static long exclusive(long pfn, long flags) {
-        return make(KIND_EXCLUSIVE, pfn, flags);
+    /** A device-exclusive entry for RAM frame {@code ramPfn}, held by the device of node {@code ownerNode}. */
+    public static long exclusive(long ramPfn, int ownerNode, long flags) {
+        if (Pfn.node(ramPfn) != 0) {
+            throw new IllegalArgumentException("device-exclusive entries name RAM frames, not " + Pfn.toString(ramPfn));
+        }
+        return make(KIND_EXCLUSIVE, Pfn.of(ownerNode, Pfn.index(ramPfn)), flags);
+    }
+
+    /** The node id of the device holding a device-exclusive entry. */
+    public static int exclusiveOwner(long pte) {
+        return Pfn.node(pte >>> PFN_SHIFT);
     }
 
     public static int kind(long pte) {
         return (int) (pte & KIND_MASK);
     }
 
+    /** The frame the entry names (for a device-exclusive entry, the RAM frame, not the owner). */
     public static long pfn(long pte) {
-        return pte >>> PFN_SHIFT;
+        long raw = pte >>> PFN_SHIFT;
+        return kind(pte) == KIND_EXCLUSIVE ? raw & Pfn.INDEX_MASK : raw;
     }
 
     public static boolean isNone(long pte) {
@@ -140,7 +152,8 @@ public final class Pte {
             case KIND_EXCLUSIVE -> "exclusive";
             default -> "kind" + kind(pte);
         };
-        return kind + "(" + Pfn.toString(pfn(pte)) + (isWrite(pte) ? ",W" : "") + (isAccessed(pte) ? ",A" : "")
+        String owner = kind(pte) == KIND_EXCLUSIVE ? ",owner=" + exclusiveOwner(pte) : "";
+        return kind + "(" + Pfn.toString(pfn(pte)) + owner + (isWrite(pte) ? ",W" : "") + (isAccessed(pte) ? ",A" : "")
                 + (isDirty(pte) ? ",D" : "") + (isRemote(pte) ? ",R" : "") + (isProtNone(pte) ? ",N" : "") + ")";
     }
 }

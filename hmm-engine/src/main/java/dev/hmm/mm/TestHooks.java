@@ -12,6 +12,12 @@ final class TestHooks {
      */
     volatile boolean brokenCollectCas;
 
+    /**
+     * Runs on the fault-servicing thread between the {@code hmm_range_fault} walk and taking the mirror lock: the
+     * window in which a concurrent invalidation must make the mapping retry. Null when unused.
+     */
+    volatile Runnable beforeMirrorLock;
+
     /** The broken CAS: read, compare, yield, store. Not atomic, on purpose. */
     static boolean brokenCasPte(long[] leaf, int slot, long expect, long update) {
         if (PageTable.laPte(leaf, slot) != expect) {

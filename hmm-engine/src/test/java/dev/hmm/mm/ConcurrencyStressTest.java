@@ -49,6 +49,28 @@ class ConcurrencyStressTest {
         }
     }
 
+    // the shadow-copy stress on device accessors of two devices, for every replay policy, with atomics taking
+    // device exclusivity on one of them: faults, range faults, invalidations and revocations all racing
+    @ParameterizedTest
+    @EnumSource(ReplayPolicy.class)
+    void two_devices_every_replay_policy_with_exclusive_atomics(ReplayPolicy policy) throws Exception {
+        long length = 128L * PAGE;
+        for (long seed = 1; seed <= 3; seed++) {
+            try (Fixture f = new Fixture(EngineConfig.of(4L << 20).withMigrateBatchPages((int) (7 * seed)),
+                    seed == 2 ? MemoryType.DEVICE_COHERENT : MemoryType.DEVICE_PRIVATE, 1L << 20, 2)) {
+                Device b = f.engine.attachDevice(new TestDriver("dev1", MemoryType.DEVICE_PRIVATE, 1L << 20, 1),
+                        FaultServiceConfig.defaults().withMaxBatch(16 * (int) seed).withReplayPolicy(policy)
+                                .withExclusiveAtomics(true));
+                long va = f.mm.mmap(length, Prot.READ_WRITE);
+                StressHarness.Outcome out = StressHarness.run(f.engine, f.mm, va, length, List.of(f.device, b),
+                        StressHarness.Options.defaults().withSeed(seed).withThreads(3, 3, 2).withOps(4_000));
+                assertThat(out.clean()).as("seed " + seed + ": " + out).isTrue();
+                HmmStats s = f.engine.stats();
+                assertThat(s.deviceFaults()).isEqualTo(s.servicedFaults() + s.duplicateFaults());
+            }
+        }
+    }
+
     // the check can fail: a migration-entry install that is a check-then-store instead of a CAS gets caught
     @Test
     void a_broken_cas_is_caught() throws Exception {
@@ -60,13 +82,7 @@ class ConcurrencyStressTest {
         StressHarness.Outcome out = StressHarness.run(f.engine, f.mm, va, length, List.of(f.device),
                 new StressHarness.Options(1, 1, 4, 3_000, 7, 2, 3_000));
         assertThat(out.clean()).as("the broken CAS must be detected: " + out).isFalse();
-        if (!out.hung()) {
-            f.engine.hooks.brokenCollectCas = false;
-            try {
-                f.close();
-            } catch (RuntimeException ignored) {
-                // a corrupted engine may not tear down cleanly; a hung one is left to the daemon threads
-            }
-        }
+        // The corrupted engine is deliberately not closed: its teardown may wait forever on a migration entry the
+        // broken run left behind. It is small, and its threads are daemons.
     }
 }

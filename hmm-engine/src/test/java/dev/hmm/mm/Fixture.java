@@ -47,6 +47,17 @@ final class Fixture implements AutoCloseable {
         }
     }
 
+    /** Checks ints of a buffer that starts at int index {@code firstInt}: int k holds firstInt + k + bias. */
+    static void assertIntsAt(byte[] b, int firstInt, int bias) {
+        MemorySegment s = MemorySegment.ofArray(b);
+        for (int i = 0; i < b.length / 4; i++) {
+            int v = s.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i);
+            if (v != firstInt + i + bias) {
+                throw new AssertionError("int " + (firstInt + i) + " is " + v + ", expected " + (firstInt + i + bias));
+            }
+        }
+    }
+
     @Override
     public void close() {
         engine.close();

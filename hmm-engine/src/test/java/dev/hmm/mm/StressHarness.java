@@ -98,6 +98,8 @@ public final class StressHarness {
                                             ShadowMemory.pattern(data, rnd.nextLong());
                                             if (cpu) {
                                                 mm.write(at, data);
+                                            } else if (rnd.nextInt(4) == 0) {
+                                                dev.atomicWrite(mm, at, data); // exclusivity under stress
                                             } else {
                                                 dev.write(mm, at, data);
                                             }

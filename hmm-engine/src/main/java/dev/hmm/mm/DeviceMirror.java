@@ -1,0 +1,82 @@
+package dev.hmm.mm;
+
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A device's page table for one address space, mirroring the CPU one ({@code dmirror->pt} of {@code lib/test_hmm.c},
+ * a GPU's page table under UVM/SVM). Entries use the {@link Pte} encoding:
+ * <pre>
+ *  PRESENT          a frame of this device (local), or, with R (remote), a frame reached over the link
+ *  EXCLUSIVE        a RAM frame this device holds device-exclusive (atomics allowed)
+ *  W                writes allowed (granted only by a write fault, which also dirtied the CPU entry)
+ * </pre>
+ * Written only under {@link #lock} (by the fault service programming it, and by invalidations clearing it); read
+ * without locks by the device's accessors inside their {@link Tlb} critical section. Kept coherent by its
+ * {@link MmuIntervalNotifier} over the whole address space: every CPU-side change clears the overlapping entries
+ * first, and the TLB flush that follows every such change waits for accessors still using them.
+ */
+final class DeviceMirror implements MmuIntervalNotifier.Ops {
+    final Device device;
+    final AddressSpace mm;
+    final PageTable table;
+    final ReentrantLock lock = new ReentrantLock();
+    final MmuIntervalNotifier notifier;
+
+    DeviceMirror(Device device, AddressSpace mm) {
+        this.device = device;
+        this.mm = mm;
+        this.table = new PageTable(mm.pageShift);
+        this.notifier = mm.registerNotifier(0, 1L << PageTable.VA_BITS, this);
+    }
+
+    /** Clears every entry of {@code [start, end)}; counts invalidations and revoked exclusivity. */
+    @Override
+    public boolean invalidate(MmuIntervalNotifier n, long start, long end, MmuNotifierEvent event, Object owner) {
+        long cleared = 0;
+        long revoked = 0;
+        lock.lock();
+        try {
+            long endVpn = end >>> mm.pageShift;
+            for (long vpn = start >>> mm.pageShift; vpn < endVpn; ) {
+                long[] leaf = table.leaf(vpn);
+                long leafEnd = (vpn | PageTable.SLOT_MASK) + 1;
+                if (leaf != null) {
+                    for (long v = vpn; v < Math.min(leafEnd, endVpn); v++) {
+                        int s = PageTable.slot(v);
+                        long e = PageTable.laPte(leaf, s);
+                        if (e != Pte.NONE) {
+                            if (Pte.isExclusive(e)) {
+                                revoked++;
+                            }
+                            PageTable.storePte(leaf, s, Pte.NONE);
+                            cleared++;
+                        }
+                    }
+                }
+                vpn = leafEnd;
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (cleared > 0) {
+            device.engine().stats.mirrorInvalidations.add(cleared);
+        }
+        if (revoked > 0 && event == MmuNotifierEvent.EXCLUSIVE_REVOKE) {
+            device.exclusiveRevocationsSeen.add(revoked);
+        }
+        return cleared > 0;
+    }
+
+    /** The mirror entry of {@code va} (volatile load; for accessors, inside their TLB critical section). */
+    long entry(long va) {
+        long vpn = va >>> mm.pageShift;
+        long[] leaf = table.leaf(vpn);
+        return leaf == null ? Pte.NONE : PageTable.lvPte(leaf, PageTable.slot(vpn));
+    }
+
+    /** Programs one entry; caller holds {@link #lock} and has passed {@code readRetry}. */
+    void program(long va, long entry) {
+        long vpn = va >>> mm.pageShift;
+        PageTable.storePte(table.leafOrCreate(vpn), PageTable.slot(vpn), entry);
+    }
+}

@@ -1,0 +1,435 @@
+package dev.hmm.mm;
+
+import java.util.Arrays;
+import org.jctools.queues.MpscArrayQueue;
+
+/**
+ * Services one device's fault buffer, a batch at a time (UVM's {@code uvm_parent_gpu_service_replayable_faults} and
+ * {@code service_fault_batch}). Owned by the device's single servicing thread; nothing here is shared.
+ *
+ * <pre>
+ *  pass:   up to maxBatchesPerPass batches
+ *  batch:  drain up to maxBatch records (carried-over ones first)
+ *          sort by (address space, page); coalesce duplicates per page, keeping the strongest access
+ *          group by (address space, 2 MiB block); per block:
+ *            pages already usable in the mirror: nothing to do (a racing fault resolved them)
+ *            pages not resident here: one migrate_vma over the block, masked to those pages
+ *              (a page that cannot move stays where it is and is mapped remotely, counted by reason)
+ *            map: hmm_range_fault the pages inside the interval-notifier protocol, program the mirror
+ *            (an atomic on a RAM page that stays in RAM first takes device exclusivity)
+ *          replay per policy (BLOCK: after each block; BATCH; BATCH_FLUSH: flush, then replay; ONCE: per pass)
+ * </pre>
+ * Accounting is exact: every record drained is either serviced (one per unique page of its batch) or a duplicate
+ * (coalesced in its batch, or found already resolved by the flush), so raised = serviced + duplicates once the
+ * buffer is empty.
+ */
+final class FaultBatch {
+    private static final long VPN_MASK = (1L << 36) - 1;
+    private static final AccessType[] ACCESS = AccessType.values();
+
+    private final Device device;
+    private final HmmEngine engine;
+    private final FaultServiceConfig config;
+    private final MpscArrayQueue<FaultRecord> queue;
+    private final int pageShift;
+    private final int blockShift; // log2 of pages per 2 MiB block
+    private final int blockPages;
+
+    private final FaultRecord[] recs;
+    private int n;
+    private int carried;
+    private final long[] keys;
+    private final int[] order;
+    private FaultRecord[] replay;
+    private int replays;
+
+    private final long[] upage;
+    private final byte[] uaccess;
+    private final byte[] spanAccess;
+    private final long[] migrateMask;
+    private final long[] mapMask;
+    private final long[] errorMask;
+
+    FaultBatch(Device device, HmmEngine engine, FaultServiceConfig config, MpscArrayQueue<FaultRecord> queue) {
+        this.device = device;
+        this.engine = engine;
+        this.config = config;
+        this.queue = queue;
+        this.pageShift = engine.config().pageShift();
+        this.blockShift = Math.max(0, MmuIntervalNotifier.BLOCK_SHIFT - pageShift);
+        this.blockPages = 1 << blockShift;
+        int cap = config.maxBatch();
+        this.recs = new FaultRecord[cap];
+        this.keys = new long[cap];
+        this.order = new int[cap];
+        this.replay = new FaultRecord[cap * 2];
+        this.upage = new long[Math.min(cap, blockPages)];
+        this.uaccess = new byte[Math.min(cap, blockPages)];
+        this.spanAccess = new byte[blockPages];
+        int words = (blockPages + 63) >>> 6;
+        this.migrateMask = new long[words];
+        this.mapMask = new long[words];
+        this.errorMask = new long[words];
+    }
+
+    /** Records drained but not yet serviced (carried over by a flush). */
+    boolean hasCarry() {
+        return carried > 0;
+    }
+
+    /** One servicing pass; returns the number of records drained. */
+    int pass() {
+        int total = 0;
+        ReplayPolicy policy = config.replayPolicy();
+        for (int b = 0; b < config.maxBatchesPerPass(); b++) {
+            n = carried;
+            carried = 0;
+            while (n < recs.length) {
+                FaultRecord r = queue.poll();
+                if (r == null) {
+                    break;
+                }
+                recs[n++] = r;
+            }
+            if (n == 0) {
+                break;
+            }
+            total += n;
+            try {
+                serviceBatch(policy);
+            } catch (RuntimeException | Error e) {
+                // an engine bug must not strand the accessors: fail the batch to them
+                for (int i = 0; i < n; i++) {
+                    if (recs[i].error == null) {
+                        recs[i].error = e instanceof RuntimeException re ? re : new IllegalStateException(e);
+                    }
+                    addReplay(recs[i]);
+                }
+            }
+            if (policy == ReplayPolicy.BATCH_FLUSH) {
+                flush();
+            }
+            if (policy != ReplayPolicy.ONCE) {
+                replayAll();
+            }
+        }
+        replayAll(); // ONCE: the pass's single replay; other policies: nothing left
+        return total;
+    }
+
+    private void serviceBatch(ReplayPolicy policy) {
+        engine.stats.recordFaultBatch(n);
+        for (int i = 0; i < n; i++) {
+            FaultRecord r = recs[i];
+            keys[i] = ((long) r.mm.id() << 36) | (r.va >>> pageShift);
+            order[i] = i;
+        }
+        sort(keys, order, 0, n - 1);
+        int i = 0;
+        while (i < n) {
+            long block = keys[i] >>> blockShift;
+            int j = i + 1;
+            while (j < n && keys[j] >>> blockShift == block) {
+                j++;
+            }
+            try {
+                serviceBlock(i, j);
+            } catch (RuntimeException e) {
+                for (int k = i; k < j; k++) {
+                    FaultRecord r = recs[order[k]];
+                    if (r.error == null) {
+                        r.error = e;
+                    }
+                }
+            }
+            for (int k = i; k < j; k++) {
+                addReplay(recs[order[k]]);
+            }
+            if (policy == ReplayPolicy.BLOCK) {
+                replayAll();
+            }
+            i = j;
+        }
+    }
+
+    /** Services sorted records {@code [i, j)}, all of one address space and one 2 MiB block. */
+    private void serviceBlock(int i, int j) {
+        AddressSpace mm = recs[order[i]].mm;
+        DeviceMirror mirror = device.mirror(mm);
+        int u = 0;
+        for (int k = i; k < j; k++) {
+            FaultRecord r = recs[order[k]];
+            if (k > i && keys[k] == keys[k - 1]) {
+                uaccess[u - 1] = (byte) Math.max(uaccess[u - 1], r.access.ordinal());
+                continue;
+            }
+            upage[u] = keys[k] & VPN_MASK;
+            uaccess[u] = (byte) r.access.ordinal();
+            u++;
+        }
+        engine.stats.servicedFaults.add(u);
+        engine.stats.duplicateFaults.add((j - i) - u);
+
+        long firstVpn = upage[0] & ~(long) (blockPages - 1);
+        long blockVa = firstVpn << pageShift;
+        Arrays.fill(migrateMask, 0L);
+        Arrays.fill(mapMask, 0L);
+        Arrays.fill(errorMask, 0L);
+        boolean migrate = false;
+        boolean map = false;
+        int nodeId = device.node().id();
+        for (int q = 0; q < u; q++) {
+            int off = (int) (upage[q] - firstVpn);
+            AccessType access = ACCESS[uaccess[q]];
+            spanAccess[off] = uaccess[q];
+            long va = upage[q] << pageShift;
+            if (Device.usable(mirror.entry(va), access)) {
+                continue; // resolved since it was raised
+            }
+            Vma vma = mm.findVma(va);
+            if (vma == null || !vma.prot().allows(access.isWrite())) {
+                set(errorMask, off); // fatal: nothing is moved for an access that is not allowed
+                continue;
+            }
+            set(mapMask, off);
+            map = true;
+            long pte = mm.pte(va);
+            int kind = Pte.kind(pte);
+            boolean here = (kind == Pte.KIND_PRESENT || kind == Pte.KIND_DEVICE_PRIVATE)
+                    && Pfn.node(Pte.pfn(pte)) == nodeId;
+            boolean exclusivePath = access == AccessType.ATOMIC && (kind == Pte.KIND_EXCLUSIVE
+                    || (config.exclusiveAtomics() && kind == Pte.KIND_PRESENT && Pfn.node(Pte.pfn(pte)) == 0));
+            if (!here && !exclusivePath) {
+                set(migrateMask, off);
+                migrate = true;
+            }
+        }
+        if (migrate) {
+            MigrationResult res = engine.migrator.toDevice(mm, blockVa, blockVa + ((long) blockPages << pageShift),
+                    device, migrateMask);
+            for (int off = 0; off < blockPages; off++) {
+                if (!test(migrateMask, off)) {
+                    continue;
+                }
+                MigrateResult r = res.resultOrNull(off);
+                if (r != null && r != MigrateResult.MIGRATED && r != MigrateResult.ALREADY_ON_TARGET
+                        && r != MigrateResult.BUSY) {
+                    engine.stats.remoteMappings[r.ordinal()].increment();
+                }
+                long va = blockVa + ((long) off << pageShift);
+                if (Device.usable(mirror.entry(va), ACCESS[spanAccess[off]])) {
+                    clear(mapMask, off); // mapped by the migration itself
+                }
+            }
+            map = first(mapMask) >= 0;
+        }
+        if (map) {
+            mapPages(mm, mirror, blockVa);
+        }
+        if (first(errorMask) >= 0) {
+            for (int k = i; k < j; k++) {
+                FaultRecord r = recs[order[k]];
+                int off = (int) ((r.va >>> pageShift) - firstVpn);
+                if (test(errorMask, off)) {
+                    Vma vma = mm.findVma(r.va);
+                    r.error = new SegmentationFaultException(r.va, "device " + device.name() + ": " + r.access
+                            + (vma == null ? " with no mapping" : " of " + vma.prot() + " mapping " + vma));
+                }
+            }
+        }
+    }
+
+    /** hmm_range_fault the pages of {@link #mapMask} and program the mirror, retrying while the sequence moves. */
+    private void mapPages(AddressSpace mm, DeviceMirror mirror, long blockVa) {
+        int lo = first(mapMask);
+        int hi = last(mapMask);
+        long start = blockVa + ((long) lo << pageShift);
+        HmmRange range = new HmmRange(start, blockVa + ((long) (hi + 1) << pageShift), 1 << pageShift, 0, -1L,
+                device.owner());
+        long[] pfns = range.pfns();
+        int nodeId = device.node().id();
+        for (;;) {
+            long seq = mirror.notifier.readBegin(start);
+            for (int off = lo; off <= hi; off++) {
+                pfns[off - lo] = !test(mapMask, off) ? 0
+                        : HmmRange.REQ_FAULT | (ACCESS[spanAccess[off]].isWrite() ? HmmRange.REQ_WRITE : 0);
+            }
+            HmmRange.Status status = engine.rangeFault.walk(mm, range);
+            if (status == HmmRange.Status.BUSY) {
+                engine.stats.rangeFaultRetries.increment();
+                continue;
+            }
+            if (takeExclusivity(mm, pfns, lo, hi, blockVa)) {
+                continue; // the entries changed: walk again
+            }
+            Runnable hook = engine.hooks.beforeMirrorLock;
+            if (hook != null) {
+                hook.run();
+            }
+            mirror.lock.lock();
+            try {
+                if (mirror.notifier.readRetry(start, seq)) {
+                    engine.stats.rangeFaultRetries.increment();
+                    continue;
+                }
+                for (int off = lo; off <= hi; off++) {
+                    if (!test(mapMask, off)) {
+                        continue;
+                    }
+                    long o = pfns[off - lo];
+                    if ((o & HmmRange.PFN_ERROR) != 0) {
+                        set(errorMask, off);
+                    } else if ((o & HmmRange.PFN_VALID) != 0) {
+                        mirror.program(blockVa + ((long) off << pageShift),
+                                Device.mirrorEntry(o, ACCESS[spanAccess[off]], nodeId));
+                    }
+                }
+            } finally {
+                mirror.lock.unlock();
+            }
+            return;
+        }
+    }
+
+    /** Atomics on RAM pages that stay in RAM need device exclusivity; returns whether any entry was changed. */
+    private boolean takeExclusivity(AddressSpace mm, long[] pfns, int lo, int hi, long blockVa) {
+        boolean changed = false;
+        for (int off = lo; off <= hi; off++) {
+            if (!test(mapMask, off) || ACCESS[spanAccess[off]] != AccessType.ATOMIC) {
+                continue;
+            }
+            long o = pfns[off - lo];
+            if ((o & HmmRange.PFN_VALID) != 0 && (o & (HmmRange.PFN_DEVICE_PRIVATE | HmmRange.PFN_EXCLUSIVE)) == 0
+                    && Pfn.node(HmmRange.pfn(o)) == 0) {
+                changed |= engine.makeDeviceExclusive(mm, blockVa + ((long) off << pageShift), device);
+            }
+        }
+        return changed;
+    }
+
+    /** BATCH_FLUSH: pending faults the batch resolved are replayed as duplicates, the rest carried over. */
+    private void flush() {
+        int avail = queue.size();
+        int devId = device.node().id();
+        for (int k = 0; k < avail && carried < recs.length; k++) {
+            FaultRecord r = queue.poll();
+            if (r == null) {
+                break;
+            }
+            DeviceMirror m = r.mm.mirrors[devId];
+            if (m != null && Device.usable(m.entry(r.va), r.access)) {
+                engine.stats.duplicateFaults.increment();
+                addReplay(r);
+            } else {
+                recs[carried++] = r;
+            }
+        }
+    }
+
+    private void addReplay(FaultRecord r) {
+        if (replays == replay.length) {
+            replay = Arrays.copyOf(replay, replays * 2);
+        }
+        replay[replays++] = r;
+    }
+
+    private void replayAll() {
+        if (replays == 0) {
+            return;
+        }
+        engine.stats.replays.increment();
+        for (int k = 0; k < replays; k++) {
+            replay[k].replay();
+            replay[k] = null;
+        }
+        replays = 0;
+    }
+
+    private static void set(long[] m, int i) {
+        m[i >>> 6] |= 1L << (i & 63);
+    }
+
+    private static void clear(long[] m, int i) {
+        m[i >>> 6] &= ~(1L << (i & 63));
+    }
+
+    private static boolean test(long[] m, int i) {
+        return (m[i >>> 6] & (1L << (i & 63))) != 0;
+    }
+
+    private static int first(long[] m) {
+        for (int w = 0; w < m.length; w++) {
+            if (m[w] != 0) {
+                return (w << 6) + Long.numberOfTrailingZeros(m[w]);
+            }
+        }
+        return -1;
+    }
+
+    private static int last(long[] m) {
+        for (int w = m.length - 1; w >= 0; w--) {
+            if (m[w] != 0) {
+                return (w << 6) + 63 - Long.numberOfLeadingZeros(m[w]);
+            }
+        }
+        return -1;
+    }
+
+    /** Sorts {@code keys[lo..hi]} ascending, moving {@code vals} along (quicksort, insertion sort below 16). */
+    static void sort(long[] keys, int[] vals, int lo, int hi) {
+        while (hi - lo >= 16) {
+            int mid = (lo + hi) >>> 1;
+            if (keys[mid] < keys[lo]) {
+                swap(keys, vals, mid, lo);
+            }
+            if (keys[hi] < keys[lo]) {
+                swap(keys, vals, hi, lo);
+            }
+            if (keys[hi] < keys[mid]) {
+                swap(keys, vals, hi, mid);
+            }
+            long pivot = keys[mid];
+            int i = lo;
+            int j = hi;
+            while (i <= j) {
+                while (keys[i] < pivot) {
+                    i++;
+                }
+                while (keys[j] > pivot) {
+                    j--;
+                }
+                if (i <= j) {
+                    swap(keys, vals, i++, j--);
+                }
+            }
+            if (j - lo < hi - i) { // recurse into the smaller side, loop on the larger
+                sort(keys, vals, lo, j);
+                lo = i;
+            } else {
+                sort(keys, vals, i, hi);
+                hi = j;
+            }
+        }
+        for (int i = lo + 1; i <= hi; i++) {
+            long k = keys[i];
+            int v = vals[i];
+            int j = i - 1;
+            while (j >= lo && keys[j] > k) {
+                keys[j + 1] = keys[j];
+                vals[j + 1] = vals[j];
+                j--;
+            }
+            keys[j + 1] = k;
+            vals[j + 1] = v;
+        }
+    }
+
+    private static void swap(long[] keys, int[] vals, int a, int b) {
+        long k = keys[a];
+        keys[a] = keys[b];
+        keys[b] = k;
+        int v = vals[a];
+        vals[a] = vals[b];
+        vals[b] = v;
+    }
+}

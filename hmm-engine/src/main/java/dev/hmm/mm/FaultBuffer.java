@@ -1,0 +1,134 @@
+package dev.hmm.mm;
+
+import dev.hmm.concurrent.Backoff;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.jctools.queues.MpscArrayQueue;
+
+/**
+ * A device's replayable fault buffer and its servicing thread (UVM's {@code parent_gpu->fault_buffer} and bottom
+ * half). Accessors that miss in the device's mirror write a {@link FaultRecord} into a bounded JCTools
+ * {@link MpscArrayQueue} and wait for replay; one thread per device drains and services it in {@link FaultBatch}es.
+ *
+ * <h2>Back-pressure</h2>
+ * A producer never drops a fault: when the buffer is full it wakes the servicer and waits ({@link Backoff}) until its
+ * record fits, counting the wait ({@code hmm.fault.buffer.full}).
+ *
+ * <h2>Servicer parking</h2>
+ * The servicer with nothing to do sets {@code idle} (volatile), rechecks the queue, parks; a producer offers (a
+ * volatile CAS on the producer index) and then unparks the servicer if {@code idle}: no lost wake-up.
+ */
+final class FaultBuffer implements Runnable {
+    private final Device device;
+    private final HmmEngine engine;
+    private final MpscArrayQueue<FaultRecord> queue;
+    private final FaultBatch batch;
+    private final Thread thread;
+    private final AtomicInteger accessorIds = new AtomicInteger();
+    private final ThreadLocal<FaultRecord[]> records;
+    private volatile boolean idle;
+    private volatile boolean closed;
+
+    FaultBuffer(Device device, HmmEngine engine, FaultServiceConfig config) {
+        this.device = device;
+        this.engine = engine;
+        this.queue = new MpscArrayQueue<>(config.bufferEntries());
+        this.batch = new FaultBatch(device, engine, config, queue);
+        this.records = ThreadLocal.withInitial(() -> new FaultRecord[] {new FaultRecord(accessorIds.getAndIncrement())});
+        this.thread = Thread.ofPlatform().daemon().name("hmm-faults-" + device.name()).unstarted(this);
+        thread.start();
+    }
+
+    /** Raises a fault for the page at {@code pageVa} and waits until it is replayed; rethrows a fatal fault. */
+    void raise(AddressSpace mm, long pageVa, AccessType access) {
+        raiseAll(mm, new long[] {pageVa}, 1, access);
+    }
+
+    /**
+     * Raises faults for {@code n} pages at once, as a warp whose lanes miss on several pages does, and waits until
+     * all are replayed; rethrows the first fatal fault. One record per outstanding fault, reused by this thread.
+     */
+    void raiseAll(AddressSpace mm, long[] pageVas, int n, AccessType access) {
+        if (closed) {
+            throw new IllegalStateException("device " + device.name() + " is detached");
+        }
+        FaultRecord[] rs = records.get();
+        if (rs.length < n) {
+            FaultRecord[] grown = java.util.Arrays.copyOf(rs, Math.max(n, rs.length * 2));
+            for (int k = rs.length; k < grown.length; k++) {
+                grown[k] = new FaultRecord(rs[0].accessor);
+            }
+            records.set(grown);
+            rs = grown;
+        }
+        long t0 = System.nanoTime();
+        engine.stats.deviceFaults.add(n);
+        for (int k = 0; k < n; k++) {
+            FaultRecord r = rs[k];
+            r.set(mm, pageVas[k], access);
+            offer(r);
+        }
+        wake();
+        RuntimeException error = null;
+        for (int k = 0; k < n; k++) {
+            rs[k].awaitReplay();
+            if (error == null) {
+                error = rs[k].error;
+            }
+        }
+        engine.stats.recordFaultWait(System.nanoTime() - t0);
+        if (error != null) {
+            throw error;
+        }
+    }
+
+    private void offer(FaultRecord r) {
+        if (queue.offer(r)) {
+            return;
+        }
+        engine.stats.faultBufferFullWaits.increment();
+        Backoff backoff = new Backoff();
+        do {
+            wake();
+            backoff.idle();
+            if (closed) {
+                throw new IllegalStateException("device " + device.name() + " is detached");
+            }
+        } while (!queue.offer(r));
+    }
+
+    private void wake() {
+        if (idle) {
+            LockSupport.unpark(thread);
+        }
+    }
+
+    @Override
+    public void run() {
+        while (!closed) {
+            int drained = batch.pass();
+            if (drained > 0 || batch.hasCarry()) {
+                continue;
+            }
+            idle = true;
+            if (queue.isEmpty() && !closed) {
+                LockSupport.park(this);
+            }
+            idle = false;
+        }
+    }
+
+    int pending() {
+        return queue.size();
+    }
+
+    void close() {
+        closed = true;
+        LockSupport.unpark(thread);
+        try {
+            thread.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,68 @@
+package dev.hmm.mm;
+
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * One entry of a device's fault buffer (a UVM fault buffer entry: address, access type, the faulting accessor).
+ * Each accessor thread owns one record and has at most one fault outstanding, as a stalled warp does; the record is
+ * reused, so raising a fault allocates nothing.
+ *
+ * <h2>Replay protocol</h2>
+ * <pre>
+ *  accessor                                       servicer
+ *  pending = true; offer(record)                  ... service ...
+ *  spin while pending; then parked = true (1)     pending = false            (3, volatile)
+ *  if pending (2): park; parked = false; loop     if parked (4): unpark(waiter)
+ * </pre>
+ * (1)(2) and (3)(4) are volatile: either the accessor sees {@code pending} cleared, or the servicer sees
+ * {@code parked} and unparks it; a spinning accessor costs the servicer no unpark.
+ */
+final class FaultRecord {
+    private static final int SPINS = 2_000;
+
+    final Thread waiter = Thread.currentThread();
+    final int accessor;
+    AddressSpace mm;
+    long va;
+    AccessType access;
+    RuntimeException error;
+    volatile boolean pending;
+    private volatile boolean parked;
+
+    FaultRecord(int accessor) {
+        this.accessor = accessor;
+    }
+
+    void set(AddressSpace mm, long va, AccessType access) {
+        this.mm = mm;
+        this.va = va;
+        this.access = access;
+        this.error = null;
+        this.pending = true;
+    }
+
+    /** Accessor side: waits until replayed. */
+    void awaitReplay() {
+        for (int i = 0; i < SPINS; i++) {
+            if (!pending) {
+                return;
+            }
+            Thread.onSpinWait();
+        }
+        while (pending) {
+            parked = true;
+            if (pending) {
+                LockSupport.park(this);
+            }
+            parked = false;
+        }
+    }
+
+    /** Servicer side: the access may be retried. */
+    void replay() {
+        pending = false;
+        if (parked) {
+            LockSupport.unpark(waiter);
+        }
+    }
+}
