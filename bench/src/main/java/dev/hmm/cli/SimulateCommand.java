@@ -113,6 +113,17 @@ public final class SimulateCommand implements Callable<Integer> {
             description = "bytes per access, a multiple of the page size (default: 64KiB, or one page if larger)")
     long accessSize = 0;
 
+    @Option(names = "--eviction", paramLabel = "NAME",
+            description = "eviction policy under oversubscription: lru, fifo or none (default: ${DEFAULT-VALUE}; ./hmm policies lists them)")
+    String eviction = "lru";
+
+    @Option(names = "--evict-watermark", paramLabel = "SIZE|PCT",
+            description = "device memory kept free by background reclaim, as a size or a percentage of device memory; 0 evicts on demand only (default: 0)")
+    String evictWatermark = "0";
+
+    @Option(names = "--read-duplication", description = "device read faults on RAM pages make read-only copies (UVM read duplication)")
+    boolean readDuplication;
+
     @Option(names = "--json", paramLabel = "FILE", description = "also write the report as JSON to FILE")
     Path json;
 
@@ -142,7 +153,7 @@ public final class SimulateCommand implements Callable<Integer> {
         FaultServiceConfig faults;
         try {
             faults = new FaultServiceConfig(faultBatch, replayPolicy, Math.max(faultBuffer, 2), 20,
-                    atomics == AtomicsMode.EXCLUSIVE);
+                    atomics == AtomicsMode.EXCLUSIVE, readDuplication);
         } catch (IllegalArgumentException e) {
             throw new BadInputException(faultBatch < 1 || faultBatch > 1 << 16 ? "--fault-batch" : "--fault-buffer",
                     e.getMessage());
@@ -152,7 +163,31 @@ public final class SimulateCommand implements Callable<Integer> {
         }
         return new SimulationConfig(workload, footprint, deviceMemory, deviceType.type, (int) pageSize, ram,
                 cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data, devices, faults,
-                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize);
+                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes());
+    }
+
+    /** {@code --evict-watermark}: a size, or a percentage of device memory rounded down to whole pages. */
+    long watermarkBytes() {
+        String v = evictWatermark.trim();
+        if (v.endsWith("%")) {
+            double pct;
+            try {
+                pct = Double.parseDouble(v.substring(0, v.length() - 1));
+            } catch (NumberFormatException e) {
+                pct = -1;
+            }
+            if (pct < 0 || pct >= 100) {
+                throw new BadInputException("--evict-watermark", "'" + evictWatermark
+                        + "' is not a percentage in [0, 100)");
+            }
+            long bytes = (long) (deviceMemory * pct / 100);
+            return bytes - bytes % pageSize;
+        }
+        try {
+            return Sizes.parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException("--evict-watermark", e.getMessage() + " or a percentage such as 5%");
+        }
     }
 
     /** Refuses an unwritable --json target before the run, so no result is computed only to be lost. */

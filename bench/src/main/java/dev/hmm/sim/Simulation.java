@@ -6,7 +6,10 @@ import dev.hmm.mm.AddressSpace;
 import dev.hmm.mm.DataPlane;
 import dev.hmm.mm.Device;
 import dev.hmm.mm.HmmEngine;
+import dev.hmm.mm.EvictionConfig;
 import dev.hmm.mm.Prot;
+import dev.hmm.policy.EvictionPolicy;
+import dev.hmm.policy.PolicyRegistry;
 import dev.hmm.verify.ShadowMemory;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.lang.management.ManagementFactory;
@@ -37,9 +40,11 @@ public final class Simulation {
         checkMemory();
         engine = HmmEngine.create(config.engineConfig(), new SimpleMeterRegistry());
         try {
+            EvictionConfig eviction = evictionConfig();
             for (int d = 0; d < config.devices(); d++) {
                 devices.add(engine.attachDevice(new SimulatedDevice(new SimDeviceConfig("gpu" + d,
-                        config.deviceMemory(), config.deviceType(), config.copyThreads())), config.faults()));
+                        config.deviceMemory(), config.deviceType(), config.copyThreads())), config.faults(),
+                        eviction));
             }
             mm = engine.createAddressSpace();
             base = mm.mmap(config.footprintBytes(), Prot.READ_WRITE);
@@ -74,6 +79,19 @@ public final class Simulation {
             }
             engine.close();
         }
+    }
+
+    private EvictionConfig evictionConfig() {
+        if (config.eviction().equalsIgnoreCase("none")) {
+            return EvictionConfig.NONE;
+        }
+        EvictionPolicy.Factory policy;
+        try {
+            policy = PolicyRegistry.eviction(config.eviction());
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException("--eviction", e.getMessage());
+        }
+        return new EvictionConfig(policy, config.evictWatermark() / config.pageSize(), 64);
     }
 
     /**

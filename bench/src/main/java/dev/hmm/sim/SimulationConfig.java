@@ -30,10 +30,13 @@ import java.util.Map;
  * @param faults fault-buffer servicing of every device (batch size, replay policy, atomics)
  * @param accessSize bytes per access, a multiple of the page size: a device access over several pages faults them
  *     all at once (a warp's lanes), which is what lets the fault buffer batch
+ * @param eviction eviction policy name ({@code none} for no eviction: a full device maps the rest remotely)
+ * @param evictWatermark bytes of device memory kept free by background reclaim; 0 evicts on demand only
  */
 public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
         int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
-        long seed, DataPlane data, int devices, FaultServiceConfig faults, long accessSize) {
+        long seed, DataPlane data, int devices, FaultServiceConfig faults, long accessSize, String eviction,
+        long evictWatermark) {
 
     public SimulationConfig {
         if (!(pageSize == EngineConfig.PAGE_4K || pageSize == EngineConfig.PAGE_64K
@@ -79,6 +82,16 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
             throw new BadInputException("--access-size", Sizes.format(accessSize) + " is not a multiple of the page "
                     + "size " + Sizes.format(pageSize) + " up to 64MiB");
         }
+        if (eviction == null || eviction.isBlank()) {
+            throw new BadInputException("--eviction", "expected a policy name or none");
+        }
+        if (evictWatermark < 0 || evictWatermark >= deviceMemory) {
+            throw new BadInputException("--evict-watermark", Sizes.format(Math.max(0, evictWatermark))
+                    + " must be below the device memory " + Sizes.format(deviceMemory));
+        }
+        if (evictWatermark > 0 && eviction.equalsIgnoreCase("none")) {
+            throw new BadInputException("--evict-watermark", "needs an eviction policy, not none");
+        }
         if (faults == null) {
             throw new BadInputException("--fault-batch", "no fault-servicing configuration");
         }
@@ -121,7 +134,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
     public static SimulationConfig defaults() {
         return new SimulationConfig(Workload.PINGPONG, 256L << 20, 512L << 20, MemoryType.DEVICE_PRIVATE,
                 EngineConfig.PAGE_4K, 0, 2, 2, 1, EngineConfig.DEFAULT_BATCH, 0, 42, DataPlane.REAL, 1,
-                FaultServiceConfig.defaults(), 64 * 1024);
+                FaultServiceConfig.defaults(), 64 * 1024, "lru", 0);
     }
 
     /** Pages per access. */
@@ -152,6 +165,11 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         return accesses > 0 ? accesses : 8 * footprintPages();
     }
 
+    /** Oversubscription: footprint over the memory of all devices, in percent (125 = 25% more than fits). */
+    public double oversubscriptionPercent() {
+        return 100.0 * footprintBytes() / ((double) deviceMemory * devices);
+    }
+
     public EngineConfig engineConfig() {
         return new EngineConfig(pageSize, data, ramBytes(), migrateBatch);
     }
@@ -178,6 +196,9 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         m.put("faultBuffer", faults.bufferEntries());
         m.put("atomics", faults.exclusiveAtomics() ? "exclusive" : "migrate");
         m.put("accessSize", accessSize);
+        m.put("eviction", eviction.toLowerCase(Locale.ROOT));
+        m.put("evictWatermark", evictWatermark);
+        m.put("readDuplication", faults.readDuplication());
         return m;
     }
 }

@@ -47,6 +47,13 @@ public record SimulationReport(Map<String, Object> fields) {
         m.put("rangeFaultRetries", s.rangeFaultRetries());
         m.put("remoteAccesses", s.remoteAccesses());
         m.put("exclusiveRevocations", s.exclusiveRevocations());
+        m.put("evictions", s.evictions());
+        m.put("evictedBytes", s.evictedBytes(c.pageSize()));
+        m.put("evictionSkips", s.evictionSkips());
+        m.put("lruLostHints", s.lruLostHints());
+        m.put("oversubscriptionPercent", round(c.oversubscriptionPercent()));
+        m.put("duplicatesCreated", s.duplicatesCreated());
+        m.put("droppedDuplicates", s.droppedDuplicates());
         // beyond the fields the issue names
         m.put("accesses", accesses);
         m.put("cpuAccesses", cpuAccesses);

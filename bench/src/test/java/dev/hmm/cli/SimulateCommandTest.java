@@ -82,6 +82,45 @@ class SimulateCommandTest {
         }
     }
 
+    // oversubscription: 125% and 200%, on demand and with a watermark, with and without read duplication
+    @ParameterizedTest
+    @CsvSource({"pingpong,10MiB,8MiB,0,lru,false", "random,16MiB,8MiB,5%,lru,true", "stream,16MiB,8MiB,512KiB,fifo,false",
+        "random,10MiB,8MiB,0,lru,true"})
+    void oversubscribed_runs_evict_and_keep_every_byte(String workload, String footprint, String device,
+            String watermark, String eviction, boolean dup, @TempDir Path dir) throws Exception {
+        Path json = dir.resolve("r.json");
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("simulate", "--workload", workload,
+                "--footprint", footprint, "--device-memory", device, "--evict-watermark", watermark, "--eviction",
+                eviction, "--json", json.toString()));
+        if (dup) {
+            args.add("--read-duplication");
+        }
+        Run r = hmm(args.toArray(String[]::new));
+        assertThat(r.code()).as(r.err()).isZero();
+        Map<String, Object> rep = JsonReports.read(json);
+        assertThat(rep).containsKeys("evictions", "evictedBytes", "evictionSkips", "lruLostHints");
+        assertThat(((Number) rep.get("evictions")).longValue()).isPositive();
+        assertThat(((Number) rep.get("evictedBytes")).longValue())
+                .isEqualTo(((Number) rep.get("evictions")).longValue() * 4096);
+        assertThat(((Number) rep.get("dataErrors")).longValue()).isZero();
+        assertThat((java.util.List<?>) rep.get("invariantViolations")).isEmpty();
+    }
+
+    @Test
+    void without_eviction_a_full_device_maps_remotely() throws Exception {
+        Run r = hmm("simulate", "--footprint", "8MiB", "--device-memory", "4MiB", "--eviction", "none",
+                "--workload", "stream");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("outOfDeviceMemory");
+    }
+
+    @Test
+    void policies_lists_the_registry() {
+        Run r = hmm("policies");
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).contains("lru", "fifo", "none");
+    }
+
     @Test
     void pingpong_at_64k_and_2m_pages() {
         for (String ps : new String[] {"64KiB", "2MiB"}) {
@@ -111,7 +150,11 @@ class SimulateCommandTest {
         "--fault-buffer|1|--fault-buffer",
         "--replay-policy|sometimes|--replay-policy",
         "--atomics|maybe|--atomics",
-        "--access-size|5000|--access-size"})
+        "--access-size|5000|--access-size",
+        "--eviction|banana|--eviction",
+        "--evict-watermark|101%|--evict-watermark",
+        "--evict-watermark|4GiB|--evict-watermark",
+        "--evict-watermark|lots|--evict-watermark"})
     void bad_input_is_one_line_naming_the_option_and_exit_2(String option, String value, String named) {
         Run r = hmm("simulate", option, value);
         assertThat(r.code()).isEqualTo(2);

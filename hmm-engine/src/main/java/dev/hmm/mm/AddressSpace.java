@@ -366,7 +366,7 @@ public final class AddressSpace implements AutoCloseable {
     private void refuseIfPinned(long start, long end) {
         for (long vpn = start >>> pageShift; vpn < end >>> pageShift; vpn++) {
             long pte = pageTable.laPte(vpn);
-            if (Pte.isPresent(pte)) {
+            if (Pte.isPresent(pte) || Pte.isDevicePrivate(pte)) {
                 long pfn = Pte.pfn(pte);
                 if (engine.node(Pfn.node(pfn)).table.pins(Pfn.index(pfn)) > 0) {
                     throw new IllegalStateException(String.format(
@@ -488,10 +488,15 @@ public final class AddressSpace implements AutoCloseable {
                     if (cpuUsable(pte, write)) {
                         long want = pte | Pte.ACCESSED | (write ? Pte.DIRTY : 0);
                         if (want == pte || PageTable.casPte(leaf, s, pte, want)) {
+                            long pfn = Pte.pfn(pte);
                             if (buf != null) {
-                                copy(Pte.pfn(pte), off, n, write, buf, bufOff);
+                                copy(pfn, off, n, write, buf, bufOff);
                             }
                             slot.exit();
+                            LruSurrogate lru = engine.node(Pfn.node(pfn)).lru;
+                            if (lru != null) {
+                                lru.recordAccess(Pfn.index(pfn)); // the CPU touching coherent device memory
+                            }
                             break;
                         }
                         slot.exit();

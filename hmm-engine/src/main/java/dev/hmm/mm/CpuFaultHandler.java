@@ -124,6 +124,16 @@ final class CpuFaultHandler {
             }
             long[] leaf = mm.pageTable.leaf(vpn);
             int s = PageTable.slot(vpn);
+            if (type.isWrite() && Pte.isDuplicated(pte)) {
+                // break read duplication: every device drops its copy before the CPU entry becomes writable
+                long page = va & ~mm.pageMask;
+                try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize, MmuNotifierEvent.CLEAR,
+                        null)) {
+                    long n = (pte & ~(Pte.PROTNONE | Pte.DUPLICATED)) | Pte.ACCESSED
+                            | (vma.prot().canWrite() ? Pte.WRITE : 0);
+                    return PageTable.casPte(leaf, s, pte, n);
+                }
+            }
             long n = (pte & ~Pte.PROTNONE) | Pte.ACCESSED | (vma.prot().canWrite() ? Pte.WRITE : 0);
             return n != pte && PageTable.casPte(leaf, s, pte, n);
         } finally {

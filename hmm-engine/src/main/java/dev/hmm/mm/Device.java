@@ -34,8 +34,13 @@ public final class Device implements AutoCloseable {
     final LongAdder exclusiveRevocationsSeen = new LongAdder();
     private final FaultServiceConfig faultConfig;
     private final FaultBuffer faults;
+    private final EvictionConfig evictionConfig;
+    /** The LRU surrogate, or null without eviction (no recording cost then). */
+    final LruSurrogate lru;
+    final DeviceReclaim reclaim;
 
-    Device(HmmEngine engine, DeviceDriver driver, MemoryNode node, FaultServiceConfig faultConfig) {
+    Device(HmmEngine engine, DeviceDriver driver, MemoryNode node, FaultServiceConfig faultConfig,
+            EvictionConfig evictionConfig) {
         this.engine = engine;
         this.driver = driver;
         this.node = node;
@@ -52,7 +57,66 @@ public final class Device implements AutoCloseable {
             }
         });
         node.attach(pagemap);
+        this.evictionConfig = evictionConfig;
+        if (evictionConfig.enabled() && node.type().movable()) {
+            this.lru = new LruSurrogate(this, evictionConfig.policy());
+            node.lru = lru;
+            this.reclaim = new DeviceReclaim(engine, this, lru, evictionConfig);
+        } else {
+            this.lru = null;
+            this.reclaim = null;
+        }
         this.faults = new FaultBuffer(this, engine, faultConfig);
+    }
+
+    public EvictionConfig evictionConfig() {
+        return evictionConfig;
+    }
+
+    /** The eviction policy's name, or "none". */
+    public String evictionPolicy() {
+        return lru == null ? "none" : lru.policy.name();
+    }
+
+    /**
+     * Evicts up to {@code pages} of this device's pages to RAM now, through the LRU surrogate and its policy
+     * ({@code migrate_device_range} of the policy's victims).
+     *
+     * @return pages evicted
+     */
+    public int evict(int pages) {
+        if (reclaim == null) {
+            throw new IllegalStateException("device " + name() + " has no eviction policy");
+        }
+        return reclaim.reclaim(pages);
+    }
+
+    /**
+     * Pins this device's frames under {@code [va, va+length)} where they are (a device-side pin, as a driver holding
+     * pages for DMA takes extra references): the pages are never evicted or migrated while pinned
+     * ({@link MigrateResult#PINNED}); a CPU touch of a pinned device-private page is a {@link BusErrorException}.
+     * Pages of the range not on this device are skipped.
+     *
+     * @return the pinned range (close it to unpin)
+     */
+    public PinnedRange pinResident(AddressSpace mm, long va, long length) {
+        checkAccess(mm, va, length);
+        java.util.List<Long> pinned = new java.util.ArrayList<>();
+        for (long page = va & ~mm.pageMask; page < va + length; page += mm.pageSize) {
+            long pte = mm.pte(page);
+            int k = Pte.kind(pte);
+            if ((k == Pte.KIND_DEVICE_PRIVATE || k == Pte.KIND_PRESENT) && Pfn.node(Pte.pfn(pte)) == node.id()
+                    && node.table.tryPin(Pfn.index(Pte.pfn(pte)))) {
+                long now = mm.pte(page);
+                int nk = Pte.kind(now);
+                if ((nk == Pte.KIND_DEVICE_PRIVATE || nk == Pte.KIND_PRESENT) && Pte.pfn(now) == Pte.pfn(pte)) {
+                    pinned.add(Pte.pfn(pte));
+                } else {
+                    node.table.unpin(Pfn.index(Pte.pfn(pte)));
+                }
+            }
+        }
+        return new PinnedRange(mm, va, va + length, pinned.stream().mapToLong(Long::longValue).toArray());
     }
 
     HmmEngine engine() {
@@ -128,6 +192,8 @@ public final class Device implements AutoCloseable {
         switch (r.result(0)) {
             case COPY_FAILED -> throw new BusErrorException(fault.address(),
                     "device " + name() + " could not copy the page back to RAM");
+            case PINNED -> throw new BusErrorException(fault.address(),
+                    "the page is pinned on device " + name() + " and cannot come back to RAM");
             case OUT_OF_RAM -> throw new OutOfFramesException(engine.ram().name(), fault.address());
             default -> {
                 // MIGRATED, or a race (busy, already moved, unmapped): the faulting access retries and sorts it out
@@ -267,6 +333,8 @@ public final class Device implements AutoCloseable {
                     slot.exit();
                     if ((e & Pte.REMOTE) != 0) {
                         engine.stats.remoteAccesses.increment();
+                    } else if (lru != null) {
+                        lru.recordAccess(Pfn.index(Pte.pfn(e)));
                     }
                     break;
                 }
@@ -317,10 +385,13 @@ public final class Device implements AutoCloseable {
                 || Pfn.node(Pte.pfn(e)) != 0;
     }
 
-    /** The mirror entry for an {@code hmm_range_fault} output slot, for an access of {@code type}. */
-    static long mirrorEntry(long slot, AccessType type, int nodeId) {
+    /**
+     * The mirror entry for an {@code hmm_range_fault} output slot: writable if {@code writable} is asked and the CPU
+     * entry is writable.
+     */
+    static long mirrorEntry(long slot, boolean writable, int nodeId) {
         long pfn = HmmRange.pfn(slot);
-        long w = type.isWrite() && (slot & HmmRange.PFN_WRITE) != 0 ? Pte.WRITE : 0;
+        long w = writable && (slot & HmmRange.PFN_WRITE) != 0 ? Pte.WRITE : 0;
         if ((slot & HmmRange.PFN_EXCLUSIVE) != 0) {
             return Pte.exclusive(pfn, nodeId, w | Pte.REMOTE);
         }
@@ -346,6 +417,9 @@ public final class Device implements AutoCloseable {
     @Override
     public void close() {
         faults.close();
+        if (reclaim != null) {
+            reclaim.close();
+        }
         driver.close();
     }
 

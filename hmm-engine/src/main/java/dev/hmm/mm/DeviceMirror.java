@@ -29,11 +29,17 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
         this.notifier = mm.registerNotifier(0, 1L << PageTable.VA_BITS, this);
     }
 
-    /** Clears every entry of {@code [start, end)}; counts invalidations and revoked exclusivity. */
+    /**
+     * Clears every entry of {@code [start, end)}; counts invalidations and revoked exclusivity. Read-duplicate frames
+     * whose entry is cleared are freed, after a TLB flush so that no device accessor still reads them.
+     */
     @Override
     public boolean invalidate(MmuIntervalNotifier n, long start, long end, MmuNotifierEvent event, Object owner) {
         long cleared = 0;
         long revoked = 0;
+        MemoryNode node = device.node();
+        int[] dups = null;
+        int ndups = 0;
         lock.lock();
         try {
             long endVpn = end >>> mm.pageShift;
@@ -47,6 +53,13 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
                         if (e != Pte.NONE) {
                             if (Pte.isExclusive(e)) {
                                 revoked++;
+                            } else if (isDuplicate(e)) {
+                                if (dups == null) {
+                                    dups = new int[16];
+                                } else if (ndups == dups.length) {
+                                    dups = java.util.Arrays.copyOf(dups, ndups * 2);
+                                }
+                                dups[ndups++] = Pfn.index(Pte.pfn(e));
                             }
                             PageTable.storePte(leaf, s, Pte.NONE);
                             cleared++;
@@ -58,6 +71,11 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
         } finally {
             lock.unlock();
         }
+        if (ndups > 0) {
+            device.engine().tlb.flush();
+            node.release(dups, 0, ndups, PageState.MAPPED);
+            device.engine().stats.droppedDuplicates.add(ndups);
+        }
         if (cleared > 0) {
             device.engine().stats.mirrorInvalidations.add(cleared);
         }
@@ -65,6 +83,33 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
             device.exclusiveRevocationsSeen.add(revoked);
         }
         return cleared > 0;
+    }
+
+    /** Whether a mirror entry maps a read-duplicate: a local frame whose reverse map says so. */
+    boolean isDuplicate(long e) {
+        if (Pte.kind(e) != Pte.KIND_PRESENT || Pte.isRemote(e)) {
+            return false;
+        }
+        long pfn = Pte.pfn(e);
+        return Pfn.node(pfn) == device.node().id() && Rmap.isDuplicate(device.node().table.laRmap(Pfn.index(pfn)));
+    }
+
+    /**
+     * Drops this mirror's read-duplicate of {@code va} if it is frame {@code frame} (eviction of a clean copy: no data
+     * to save, the RAM original is valid). Returns whether it did; the caller flushes the TLB and frees the frame.
+     */
+    boolean dropDuplicate(long va, int frame) {
+        lock.lock();
+        try {
+            long e = entry(va);
+            if (!isDuplicate(e) || Pfn.index(Pte.pfn(e)) != frame) {
+                return false;
+            }
+            program(va, Pte.NONE);
+            return true;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** The mirror entry of {@code va} (volatile load; for accessors, inside their TLB critical section). */

@@ -49,6 +49,7 @@ final class FaultBatch {
     private final long[] migrateMask;
     private final long[] mapMask;
     private final long[] errorMask;
+    private final long[] dupMask;
 
     FaultBatch(Device device, HmmEngine engine, FaultServiceConfig config, MpscArrayQueue<FaultRecord> queue) {
         this.device = device;
@@ -70,6 +71,7 @@ final class FaultBatch {
         this.migrateMask = new long[words];
         this.mapMask = new long[words];
         this.errorMask = new long[words];
+        this.dupMask = new long[words];
     }
 
     /** Records drained but not yet serviced (carried over by a flush). */
@@ -175,7 +177,9 @@ final class FaultBatch {
         Arrays.fill(migrateMask, 0L);
         Arrays.fill(mapMask, 0L);
         Arrays.fill(errorMask, 0L);
+        Arrays.fill(dupMask, 0L);
         boolean migrate = false;
+        boolean duplicate = false;
         boolean map = false;
         int nodeId = device.node().id();
         for (int q = 0; q < u; q++) {
@@ -199,7 +203,12 @@ final class FaultBatch {
                     && Pfn.node(Pte.pfn(pte)) == nodeId;
             boolean exclusivePath = access == AccessType.ATOMIC && (kind == Pte.KIND_EXCLUSIVE
                     || (config.exclusiveAtomics() && kind == Pte.KIND_PRESENT && Pfn.node(Pte.pfn(pte)) == 0));
-            if (!here && !exclusivePath) {
+            boolean dupPath = config.readDuplication() && !access.isWrite() && kind == Pte.KIND_PRESENT
+                    && Pfn.node(Pte.pfn(pte)) == 0 && !Pte.isProtNone(pte) && vma.isAnonymous();
+            if (dupPath) {
+                set(dupMask, off);
+                duplicate = true;
+            } else if (!here && !exclusivePath) {
                 set(migrateMask, off);
                 migrate = true;
             }
@@ -221,6 +230,10 @@ final class FaultBatch {
                     clear(mapMask, off); // mapped by the migration itself
                 }
             }
+            map = first(mapMask) >= 0;
+        }
+        if (duplicate) {
+            duplicate(mm, mirror, blockVa);
             map = first(mapMask) >= 0;
         }
         if (map) {
@@ -280,8 +293,12 @@ final class FaultBatch {
                     if ((o & HmmRange.PFN_ERROR) != 0) {
                         set(errorMask, off);
                     } else if ((o & HmmRange.PFN_VALID) != 0) {
-                        mirror.program(blockVa + ((long) off << pageShift),
-                                Device.mirrorEntry(o, ACCESS[spanAccess[off]], nodeId));
+                        long va = blockVa + ((long) off << pageShift);
+                        Vma vma = mm.findVma(va);
+                        // anonymous memory needs no dirty tracking: a read fault maps it writable if the CPU may
+                        // write it, saving the write-protect fault a later device write would take
+                        boolean write = ACCESS[spanAccess[off]].isWrite() || (vma != null && vma.isAnonymous());
+                        mirror.program(va, Device.mirrorEntry(o, write, nodeId));
                     }
                 }
             } finally {
@@ -289,6 +306,112 @@ final class FaultBatch {
             }
             return;
         }
+    }
+
+    /**
+     * Read duplication (UVM {@code make_resident_read_duplicate}): the pages of {@link #dupMask} stay in RAM,
+     * write-protected and marked duplicated (every other mirror drops them first, so no one can still write them),
+     * and this device gets a read-only copy mapped locally. Under the interval protocol: a write that breaks the
+     * duplication before the mirror is programmed makes the sequence move, and the copies are thrown away. Pages that
+     * cannot be duplicated (no device memory, raced) are left in {@link #mapMask} to be mapped remotely.
+     */
+    private void duplicate(AddressSpace mm, DeviceMirror mirror, long blockVa) {
+        MemoryNode dn = device.node();
+        int n = 0;
+        for (long w : dupMask) {
+            n += Long.bitCount(w);
+        }
+        int[] frames = new int[n];
+        int got = dn.allocate(frames, 0, n);
+        if (device.reclaim != null) {
+            if (got < n) {
+                got += device.reclaim.reclaimAndAllocate(frames, got, n - got);
+            }
+            device.reclaim.afterAllocation();
+        }
+        int[] offs = new int[got];
+        long[] originals = new long[got];
+        int m = 0;
+        // 1. write-protect the originals; every mirror (this one too) drops them, the TLB is flushed once
+        java.util.List<MmuNotifierRange> ranges = new java.util.ArrayList<>();
+        try {
+            for (int off = first(dupMask); off >= 0 && m < got; off = next(dupMask, off)) {
+                long va = blockVa + ((long) off << pageShift);
+                long vpn = va >>> pageShift;
+                long[] leaf = mm.pageTable.leaf(vpn);
+                int s = PageTable.slot(vpn);
+                ranges.add(mm.invalidateRangeStart(va, va + (1L << pageShift), MmuNotifierEvent.CLEAR, device.owner()));
+                long pte = PageTable.laPte(leaf, s);
+                if (!Pte.isPresent(pte) || Pfn.node(Pte.pfn(pte)) != 0 || Pte.isProtNone(pte)) {
+                    continue;
+                }
+                long wp = (pte & ~Pte.WRITE) | Pte.DUPLICATED;
+                if (wp != pte && !PageTable.casPte(leaf, s, pte, wp)) {
+                    continue;
+                }
+                offs[m] = off;
+                originals[m] = Pte.pfn(pte);
+                m++;
+            }
+            engine.tlb.flush();
+        } finally {
+            for (MmuNotifierRange r : ranges) {
+                r.close();
+            }
+        }
+        // 2. copy under the protocol: any break of the duplication from here on moves the sequence
+        long seq = mirror.notifier.readBegin(blockVa);
+        CopyBatch copy = new CopyBatch(Math.max(1, m));
+        copy.reset(engine.ram().store, dn.store);
+        for (int k = 0; k < m; k++) {
+            copy.add(Pfn.index(originals[k]), frames[k]);
+        }
+        if (m > 0) {
+            long t0 = System.nanoTime();
+            device.copyEngine().copy(copy);
+            engine.stats.recordBatch(m, System.nanoTime() - t0);
+        }
+        LruEvents lru = new LruEvents();
+        boolean[] used = new boolean[got];
+        mirror.lock.lock();
+        try {
+            if (!mirror.notifier.readRetry(blockVa, seq)) {
+                for (int k = 0; k < m; k++) {
+                    long va = blockVa + ((long) offs[k] << pageShift);
+                    long pte = mm.pte(va);
+                    if (copy.failed(k) || !Pte.isPresent(pte) || Pte.pfn(pte) != originals[k]
+                            || !Pte.isDuplicated(pte) || Pte.isWrite(pte)) {
+                        continue;
+                    }
+                    dn.table.soRmap(frames[k], Rmap.duplicate(Rmap.anon(mm.id(), va >>> pageShift)));
+                    dn.table.transition(frames[k], PageState.ALLOCATED, PageState.MAPPED);
+                    lru.insert(dn, frames[k]);
+                    mirror.program(va, Pte.present(Pfn.of(dn.id(), frames[k]), 0));
+                    clear(mapMask, offs[k]);
+                    used[k] = true;
+                    engine.stats.duplicatesCreated.increment();
+                }
+            }
+        } finally {
+            mirror.lock.unlock();
+        }
+        lru.publish();
+        int unused = 0;
+        for (int k = 0; k < got; k++) {
+            if (!used[k]) {
+                frames[unused++] = frames[k];
+            }
+        }
+        dn.release(frames, 0, unused, PageState.ALLOCATED);
+    }
+
+    private static int next(long[] m, int i) {
+        for (int j = i + 1; j < m.length << 6; j++) {
+            if (test(m, j)) {
+                return j;
+            }
+        }
+        return -1;
     }
 
     /** Atomics on RAM pages that stay in RAM need device exclusivity; returns whether any entry was changed. */

@@ -11,9 +11,12 @@ package dev.hmm.mm;
  * @param exclusiveAtomics how an atomic fault on a RAM page is served: false migrates it to the device (UVM's default,
  *     {@code uvm_perf_map_remote_on_native_atomics_fault=0}); true keeps it in RAM and makes it device-exclusive
  *     ({@code make_device_exclusive}, as SVM drivers do for system-scope atomics)
+ * @param readDuplication a read fault on a page in RAM makes a read-only copy on the device instead of migrating it
+ *     (UVM read duplication, {@code cudaMemAdviseSetReadMostly}); the CPU keeps the original, write-protected; the
+ *     first write, by anyone, drops the copies; eviction drops a copy without copying it back
  */
 public record FaultServiceConfig(int maxBatch, ReplayPolicy replayPolicy, int bufferEntries, int maxBatchesPerPass,
-        boolean exclusiveAtomics) {
+        boolean exclusiveAtomics, boolean readDuplication) {
 
     public FaultServiceConfig {
         if (maxBatch < 1 || maxBatch > 1 << 16) {
@@ -34,22 +37,27 @@ public record FaultServiceConfig(int maxBatch, ReplayPolicy replayPolicy, int bu
 
     /** UVM's defaults: batches of 256, batch-and-flush replay, a 4096-entry buffer, 20 batches per pass. */
     public static FaultServiceConfig defaults() {
-        return new FaultServiceConfig(256, ReplayPolicy.BATCH_FLUSH, 4096, 20, false);
+        return new FaultServiceConfig(256, ReplayPolicy.BATCH_FLUSH, 4096, 20, false, false);
     }
 
     public FaultServiceConfig withMaxBatch(int n) {
-        return new FaultServiceConfig(n, replayPolicy, Math.max(bufferEntries, n), maxBatchesPerPass, exclusiveAtomics);
+        return new FaultServiceConfig(n, replayPolicy, Math.max(bufferEntries, n), maxBatchesPerPass, exclusiveAtomics,
+                readDuplication);
     }
 
     public FaultServiceConfig withReplayPolicy(ReplayPolicy p) {
-        return new FaultServiceConfig(maxBatch, p, bufferEntries, maxBatchesPerPass, exclusiveAtomics);
+        return new FaultServiceConfig(maxBatch, p, bufferEntries, maxBatchesPerPass, exclusiveAtomics, readDuplication);
     }
 
     public FaultServiceConfig withBufferEntries(int n) {
-        return new FaultServiceConfig(maxBatch, replayPolicy, n, maxBatchesPerPass, exclusiveAtomics);
+        return new FaultServiceConfig(maxBatch, replayPolicy, n, maxBatchesPerPass, exclusiveAtomics, readDuplication);
     }
 
     public FaultServiceConfig withExclusiveAtomics(boolean on) {
-        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, on);
+        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, on, readDuplication);
+    }
+
+    public FaultServiceConfig withReadDuplication(boolean on) {
+        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, exclusiveAtomics, on);
     }
 }

@@ -39,6 +39,7 @@ public final class HmmEngine implements AutoCloseable {
     final Migrator migrator;
     final TestHooks hooks = new TestHooks();
     final HmmRangeFault rangeFault = new HmmRangeFault(this);
+    final MigrateDevice migrateDevice = new MigrateDevice(this);
 
     private HmmEngine(EngineConfig config, MeterRegistry registry) {
         this.config = config;
@@ -106,7 +107,12 @@ public final class HmmEngine implements AutoCloseable {
     }
 
     /** As {@link #attachDevice(DeviceDriver)}, with the device's fault-servicing configuration. */
-    public synchronized Device attachDevice(DeviceDriver driver, FaultServiceConfig faults) {
+    public Device attachDevice(DeviceDriver driver, FaultServiceConfig faults) {
+        return attachDevice(driver, faults, EvictionConfig.NONE);
+    }
+
+    /** As {@link #attachDevice(DeviceDriver)}, with fault servicing and eviction (the LRU surrogate) configured. */
+    public synchronized Device attachDevice(DeviceDriver driver, FaultServiceConfig faults, EvictionConfig eviction) {
         checkOpen();
         long cap = driver.capacityBytes();
         int ps = config.pageSize();
@@ -133,7 +139,7 @@ public final class HmmEngine implements AutoCloseable {
         PageStore store = driver.createPageStore(frames, ps, config.dataPlane());
         int id = nextNodeId++;
         MemoryNode node = new MemoryNode(id, driver.name(), driver.memoryType(), frames, ps, store);
-        Device device = new Device(this, driver, node, faults);
+        Device device = new Device(this, driver, node, faults, eviction);
         nodes[id] = node;
         devices.add(device);
         stats.registerNode(node);

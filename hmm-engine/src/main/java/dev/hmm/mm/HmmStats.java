@@ -39,6 +39,11 @@ import java.util.concurrent.atomic.LongAdder;
  *  hmm.range_fault.retries        -                            hmm_range_fault walks redone (busy, or sequence moved)
  *  hmm.remote.mappings            reason=&lt;MigrateResult key&gt;  pages mapped remotely because they could not move
  *  hmm.exclusive.revocations      -                            device-exclusive entries revoked by a CPU touch
+ *  hmm.evictions                  -                            device pages evicted to RAM (migrate_device_range)
+ *  hmm.eviction.skips             reason=&lt;MigrateResult key&gt;  eviction candidates that could not go
+ *  hmm.lru.lost_hints             -                            access hints dropped by the striped buffer
+ *  hmm.duplicates.dropped         -                            read-duplicated device copies dropped without a copy
+ *  hmm.duplicates.created         -                            read-only device copies made (read duplication)
  *  hmm.frames.free                node=&lt;name&gt;                  free frames per node (gauge)
  * </pre>
  */
@@ -66,6 +71,11 @@ public final class HmmStats {
     final LongAdder exclusiveRevocations = new LongAdder();
     final LongAdder faultWaitNanos = new LongAdder();
     final LongAdder faultBufferFullWaits = new LongAdder();
+    final LongAdder evictions = new LongAdder();
+    final LongAdder[] evictionSkips = new LongAdder[MigrateResult.values().length];
+    final LongAdder lruLostHints = new LongAdder();
+    final LongAdder droppedDuplicates = new LongAdder();
+    final LongAdder duplicatesCreated = new LongAdder();
 
     private final MeterRegistry registry;
     private final DistributionSummary batchPages;
@@ -82,6 +92,7 @@ public final class HmmStats {
         for (int i = 0; i < results.length; i++) {
             results[i] = new LongAdder();
             remoteMappings[i] = new LongAdder();
+            evictionSkips[i] = new LongAdder();
         }
         counter("hmm.migrate.pages", Tags.of("direction", "to_device"), pagesToDevice, "pages migrated");
         counter("hmm.migrate.pages", Tags.of("direction", "to_ram"), pagesToRam, "pages migrated");
@@ -108,6 +119,16 @@ public final class HmmStats {
         counter("hmm.mirror.invalidations", Tags.empty(), mirrorInvalidations, "mirror entries invalidated");
         counter("hmm.range_fault.retries", Tags.empty(), rangeFaultRetries, "hmm_range_fault walks redone");
         counter("hmm.exclusive.revocations", Tags.empty(), exclusiveRevocations, "device-exclusive entries revoked");
+        counter("hmm.evictions", Tags.empty(), evictions, "device pages evicted to RAM");
+        counter("hmm.lru.lost_hints", Tags.empty(), lruLostHints, "LRU access hints dropped under contention");
+        counter("hmm.duplicates.dropped", Tags.empty(), droppedDuplicates, "read-duplicated copies dropped");
+        counter("hmm.duplicates.created", Tags.empty(), duplicatesCreated, "read-only device copies made");
+        for (MigrateResult r : MigrateResult.values()) {
+            if (r != MigrateResult.MIGRATED) {
+                counter("hmm.eviction.skips", Tags.of("reason", r.key()), evictionSkips[r.ordinal()],
+                        "eviction candidates that could not go");
+            }
+        }
         for (MigrateResult r : MigrateResult.values()) {
             if (r != MigrateResult.MIGRATED) {
                 counter("hmm.remote.mappings", Tags.of("reason", r.key()), remoteMappings[r.ordinal()],
@@ -258,6 +279,38 @@ public final class HmmStats {
 
     public long faultBufferFullWaits() {
         return faultBufferFullWaits.sum();
+    }
+
+    public long evictions() {
+        return evictions.sum();
+    }
+
+    public long evictedBytes(int pageSize) {
+        return evictions.sum() * pageSize;
+    }
+
+    public long lruLostHints() {
+        return lruLostHints.sum();
+    }
+
+    public long duplicatesCreated() {
+        return duplicatesCreated.sum();
+    }
+
+    public long droppedDuplicates() {
+        return droppedDuplicates.sum();
+    }
+
+    /** Eviction candidates skipped, by reason (reasons seen at least once). */
+    public Map<String, Long> evictionSkips() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        for (MigrateResult r : MigrateResult.values()) {
+            long v = evictionSkips[r.ordinal()].sum();
+            if (v > 0) {
+                m.put(r.key(), v);
+            }
+        }
+        return m;
     }
 
     /** Pages mapped remotely, by the reason they could not move (reasons seen at least once). */

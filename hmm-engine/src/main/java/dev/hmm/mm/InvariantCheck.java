@@ -59,7 +59,7 @@ public final class InvariantCheck {
                 checkSpace(mm, seen);
                 for (DeviceMirror m : mm.mirrors) {
                     if (m != null) {
-                        checkMirror(mm, m);
+                        checkMirror(mm, m, seen);
                     }
                 }
             }
@@ -124,7 +124,7 @@ public final class InvariantCheck {
         });
     }
 
-    private void checkMirror(AddressSpace mm, DeviceMirror m) {
+    private void checkMirror(AddressSpace mm, DeviceMirror m, BitSet[] seen) {
         int dev = m.device.node().id();
         m.table.forEachLeaf((base, leaf) -> {
             for (int s = 0; s < leaf.length; s++) {
@@ -137,6 +137,25 @@ public final class InvariantCheck {
                 String where = String.format("%s mirror of %s page 0x%x %s (CPU %s)", m.device.name(), mm, va,
                         Pte.toString(e), Pte.toString(cpu));
                 int k = Pte.kind(cpu);
+                if (m.isDuplicate(e)) {
+                    int idx = Pfn.index(Pte.pfn(e));
+                    MemoryNode node = m.device.node();
+                    if (!Pte.isPresent(cpu) || !Pte.isDuplicated(cpu) || Pte.isWrite(cpu)
+                            || Pfn.node(Pte.pfn(cpu)) != 0) {
+                        violation(where + ": read-duplicate while the CPU entry is not a write-protected RAM original");
+                    }
+                    if (Pte.isWrite(e)) {
+                        violation(where + ": writable read-duplicate");
+                    }
+                    if (node.table.laRmap(idx) != Rmap.duplicate(Rmap.anon(mm.id(), base + s))) {
+                        violation(where + ": read-duplicate frame with a wrong reverse map");
+                    }
+                    if (seen[node.id()].get(idx)) {
+                        violation(where + ": read-duplicate frame also mapped elsewhere");
+                    }
+                    seen[node.id()].set(idx);
+                    continue;
+                }
                 boolean sameFrame = k != Pte.KIND_NONE && k != Pte.KIND_MIGRATION && Pte.pfn(cpu) == Pte.pfn(e);
                 if (!sameFrame) {
                     violation(where + ": stale mirror entry");

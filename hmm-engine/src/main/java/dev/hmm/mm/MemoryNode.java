@@ -19,6 +19,8 @@ public final class MemoryNode {
     /** The node's memory ({@link MemorySegment#NULL} in METADATA mode). Hot path: read once, never changes. */
     final MemorySegment memory;
     private volatile DevicePagemap pagemap;
+    /** The device's LRU surrogate, or null (RAM, or a device without eviction). Set once at attach. */
+    volatile LruSurrogate lru;
     /**
      * Linear (DAX) memory: frame {@code i} is always the bytes at offset {@code i * pageSize}, claimed by the mapping
      * that covers it ({@link #claimLinear}), never allocated from the free list and never pushed back on it.
@@ -138,6 +140,15 @@ public final class MemoryNode {
         if (n <= 0) {
             return;
         }
+        LruSurrogate l = lru;
+        if (l != null && state == PageState.MAPPED) {
+            // mapped frames leave the LRU before they can be reused (isolated ones already left at isolation)
+            int[] removed = new int[n];
+            for (int k = 0; k < n; k++) {
+                removed[k] = ~frames[from + k];
+            }
+            l.publish(removed, n);
+        }
         DevicePagemap pm = pagemap;
         for (int k = from; k < from + n; k++) {
             int i = frames[k];
@@ -153,6 +164,10 @@ public final class MemoryNode {
     }
 
     void releaseOne(int index, PageState state) {
+        LruSurrogate l = lru;
+        if (l != null && state == PageState.MAPPED) {
+            l.publish(new int[] {~index}, 1);
+        }
         table.soRmap(index, Rmap.NONE);
         table.transition(index, state, PageState.FREE);
         DevicePagemap pm = pagemap;

@@ -49,6 +49,7 @@ public final class MigrateVma {
     final byte[] result;
     private final FrameRelease srcFree;
     private final FrameRelease dstFree;
+    private final LruEvents lruEvents = new LruEvents();
 
     private AddressSpace mm;
     private long start;
@@ -147,6 +148,7 @@ public final class MigrateVma {
                 if (flush) {
                     engine.tlb.flush(); // only flush if we actually modified any entries
                 }
+                lruEvents.publish();
             } finally {
                 for (MmuNotifierRange r : ranges) {
                     r.close();
@@ -262,6 +264,7 @@ public final class MigrateVma {
         }
         src[i] = MigratePfn.of(pfn) | MigratePfn.MIGRATE | (Pte.isWrite(pte) ? MigratePfn.WRITE : 0);
         cpages++;
+        lruEvents.remove(node, idx); // isolate_lru_page: an isolated device frame leaves its LRU
         return null;
     }
 
@@ -392,6 +395,7 @@ public final class MigrateVma {
             for (int i = 0; i < npages; i++) {
                 finalizePage(i, vpn0 + i);
             }
+            lruEvents.publish();
             srcFree.releaseAll(PageState.ISOLATED);
             dstFree.releaseAll(PageState.ALLOCATED);
             if (migratedToDevice > 0) {
@@ -445,6 +449,7 @@ public final class MigrateVma {
             migrated(i, dpfn);
         } else {
             sn.table.transition(Pfn.index(spfn), PageState.ISOLATED, PageState.MAPPED);
+            lruEvents.insert(sn, Pfn.index(spfn)); // putback_lru_page
             if (!PageTable.casPte(leaf, slot, mig, entryFor(sn, spfn, Pte.flags(mig)))) {
                 throw new IllegalStateException("migration entry changed under its owner at 0x"
                         + Long.toHexString(vpn << mm.pageShift));
@@ -458,7 +463,9 @@ public final class MigrateVma {
 
     private void migrated(int i, long dpfn) {
         result[i] = (byte) MigrateResult.MIGRATED.ordinal();
-        if (engine.node(Pfn.node(dpfn)).type().isDevice()) {
+        MemoryNode dn = engine.node(Pfn.node(dpfn));
+        lruEvents.insert(dn, Pfn.index(dpfn));
+        if (dn.type().isDevice()) {
             migratedToDevice++;
         } else {
             migratedToRam++;

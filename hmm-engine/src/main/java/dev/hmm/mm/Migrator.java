@@ -155,6 +155,13 @@ final class Migrator {
         int n = mv.npages();
         int[] frames = new int[mv.cpages()];
         int got = target.allocate(frames, 0, frames.length);
+        DeviceReclaim reclaim = engineOwner != null && engineOwner.node() == target ? engineOwner.reclaim : null;
+        if (reclaim != null) {
+            if (got < frames.length) {
+                got += reclaim.reclaimAndAllocate(frames, got, frames.length - got); // direct reclaim
+            }
+            reclaim.afterAllocation();
+        }
         MigrateResult noFrame = target.type().isDevice() ? MigrateResult.OUT_OF_DEVICE_MEMORY : MigrateResult.OUT_OF_RAM;
         int srcNode = -1;
         for (int i = 0; i < n && srcNode < 0; i++) {

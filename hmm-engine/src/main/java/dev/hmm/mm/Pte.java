@@ -7,8 +7,8 @@ package dev.hmm.mm;
  * <pre>
  *  63                                               12 11       7 6 5 4 3 2   0
  * +---------------------------------------------------+----------+-+-+-+-+-----+
- * |                 pfn (node:12 | index:40)          | reserved|N|R|D|A|W|kind |
- * +---------------------------------------------------+---------+-+-+-+-+-+-----+
+ * |                 pfn (node:12 | index:40)          | rsv |U|N|R|D|A|W|kind |
+ * +---------------------------------------------------+-----+-+-+-+-+-+-+-----+
  *
  *  kind  0 NONE            nothing mapped (pte_none); every other bit is 0
  *        1 PRESENT         CPU-mappable frame (RAM, device-coherent, persistent)
@@ -21,6 +21,8 @@ package dev.hmm.mm;
  *  D  bit 5  dirty
  *  R  bit 6  remote: in a device mirror table, the frame is reached over the link, not in local memory
  *  N  bit 7  PROT_NONE: the VMA forbids every access (the entry keeps its frame, accesses fault; _PAGE_PROTNONE)
+ *  U  bit 8  read-duplicated: devices may hold read-only copies; the entry is write-protected, and the write fault
+ *            drops the copies before it makes the entry writable (UVM read duplication)
  * </pre>
  *
  * Only the meaning of the bits follows the kernel (pte_present, is_device_private_entry, is_migration_entry,
@@ -42,6 +44,7 @@ public final class Pte {
     public static final long DIRTY = 1L << 5;
     public static final long REMOTE = 1L << 6;
     public static final long PROTNONE = 1L << 7;
+    public static final long DUPLICATED = 1L << 8;
     /** The flags an entry carries through migration (migration entries keep them, as Linux's do). */
     static final long CARRIED = WRITE | ACCESSED | DIRTY | PROTNONE;
 
@@ -125,6 +128,10 @@ public final class Pte {
         return (pte & PROTNONE) != 0;
     }
 
+    public static boolean isDuplicated(long pte) {
+        return (pte & DUPLICATED) != 0;
+    }
+
     public static boolean isRemote(long pte) {
         return (pte & REMOTE) != 0;
     }
@@ -154,6 +161,6 @@ public final class Pte {
         };
         String owner = kind(pte) == KIND_EXCLUSIVE ? ",owner=" + exclusiveOwner(pte) : "";
         return kind + "(" + Pfn.toString(pfn(pte)) + owner + (isWrite(pte) ? ",W" : "") + (isAccessed(pte) ? ",A" : "")
-                + (isDirty(pte) ? ",D" : "") + (isRemote(pte) ? ",R" : "") + (isProtNone(pte) ? ",N" : "") + ")";
+                + (isDirty(pte) ? ",D" : "") + (isRemote(pte) ? ",R" : "") + (isProtNone(pte) ? ",N" : "") + (isDuplicated(pte) ? ",U" : "") + ")";
     }
 }

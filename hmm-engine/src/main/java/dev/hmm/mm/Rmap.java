@@ -6,12 +6,14 @@ package dev.hmm.mm;
  * ({@code migrate_device_range}, eviction). Packed in one long. Never instantiated.
  *
  * <pre>
- *  63 62          40 39                                    0
- * +--+--------------+---------------------------------------+
- * |F |  space id    |   virtual page number (or file index)  |
- * +--+--------------+---------------------------------------+
+ *  63 62 61 60     40 39                                    0
+ * +--+--+--+-----------+---------------------------------------+
+ * |0 |F |D |  space id |   virtual page number (or file index)  |
+ * +--+--+--+-----------+---------------------------------------+
  *  F = 0: anonymous, space id = AddressSpace id, low bits = vpn
  *  F = 1: file page (page cache), space id = file id, low bits = page index in the file
+ *  D = 1: a read-duplicate: a device's read-only copy of the page, mapped by that device's mirror only (the CPU
+ *         entry names the RAM original)
  * </pre>
  * Readers must validate: a reverse map read without holding the frame may be stale; the page-table entry it leads to
  * must still name the frame.
@@ -21,7 +23,9 @@ public final class Rmap {
     static final int KEY_BITS = 40;
     static final long KEY_MASK = (1L << KEY_BITS) - 1;
     static final long FILE = 1L << 62;
-    static final int MAX_SPACES = 1 << 22;
+    static final long DUP = 1L << 61;
+    static final long FLAGS = FILE | DUP;
+    static final int MAX_SPACES = 1 << 21;
 
     private Rmap() {
     }
@@ -39,7 +43,15 @@ public final class Rmap {
     }
 
     static int space(long rmap) {
-        return (int) ((rmap & ~FILE) >>> KEY_BITS);
+        return (int) ((rmap & ~FLAGS) >>> KEY_BITS);
+    }
+
+    static long duplicate(long rmap) {
+        return rmap | DUP;
+    }
+
+    static boolean isDuplicate(long rmap) {
+        return rmap != NONE && (rmap & DUP) != 0;
     }
 
     static long key(long rmap) {

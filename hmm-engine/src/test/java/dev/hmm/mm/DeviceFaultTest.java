@@ -120,7 +120,7 @@ class DeviceFaultTest {
                 sleepMicros(100);
                 return false;
             });
-            Device dev = engine.attachDevice(driver, new FaultServiceConfig(4, policy, 2, 20, false));
+            Device dev = engine.attachDevice(driver, new FaultServiceConfig(4, policy, 2, 20, false, false));
             AddressSpace mm = engine.createAddressSpace();
             int pages = 1024;
             long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);

@@ -1,0 +1,143 @@
+package dev.hmm.mm;
+
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Reclaim of one device's memory through its {@link LruSurrogate} and {@link MigrateDevice}: direct reclaim by a thread
+ * that could not allocate, and a background reclaimer ({@code kswapd} for device memory) woken when free frames fall
+ * below the low watermark, evicting until {@code low + batch} are free.
+ *
+ * <h2>Bounded victim search</h2>
+ * Each round drains the LRU, asks the policy for candidates, and tries to evict them; a candidate that cannot go
+ * (pinned, busy, no RAM) is skipped with a counted reason and reported to the policy ({@code onSkipped}), which may
+ * rotate it. A call examines at most {@code 4 * need + 64} candidates and then returns what it freed, even if short:
+ * eviction never livelocks (the UVMSmart simulator spins forever when an untouched page heads its list).
+ */
+final class DeviceReclaim implements Runnable {
+    private final HmmEngine engine;
+    private final Device device;
+    private final LruSurrogate lru;
+    private final EvictionConfig config;
+    private final Thread kswapd;
+    private volatile boolean closed;
+    private volatile boolean idle;
+
+    DeviceReclaim(HmmEngine engine, Device device, LruSurrogate lru, EvictionConfig config) {
+        this.engine = engine;
+        this.device = device;
+        this.lru = lru;
+        this.config = config;
+        if (config.lowWatermarkFrames() > 0) {
+            this.kswapd = Thread.ofPlatform().daemon().name("hmm-reclaim-" + device.name()).unstarted(this);
+            kswapd.start();
+        } else {
+            this.kswapd = null;
+        }
+    }
+
+    /**
+     * Direct reclaim: evicts up to {@code need} frames, then allocates up to {@code need} into {@code out[from..]}.
+     *
+     * @return frames allocated
+     */
+    int reclaimAndAllocate(int[] out, int from, int need) {
+        int got = 0;
+        for (int attempt = 0; attempt < 2 && got < need; attempt++) {
+            reclaim(need - got);
+            got += device.node().allocate(out, from + got, need - got);
+        }
+        return got;
+    }
+
+    /** After an allocation: wake the background reclaimer if free frames fell below the low watermark. */
+    void afterAllocation() {
+        if (kswapd != null && idle && device.node().freeFrames() < config.lowWatermarkFrames()) {
+            LockSupport.unpark(kswapd);
+        }
+    }
+
+    /**
+     * Evicts up to {@code need} frames.
+     *
+     * @return frames evicted
+     */
+    int reclaim(int need) {
+        int freed = 0;
+        int maxScan = 4 * need + 64;
+        int scanned = 0;
+        int batch = Math.max(1, Math.min(config.batch(), need));
+        int[] cand = new int[Math.max(batch, 16)];
+        MigrateResult[] res = new MigrateResult[cand.length];
+        while (freed < need && scanned < maxScan) {
+            int k;
+            lru.lock.lock();
+            try {
+                lru.drainLocked();
+                k = lru.policy.candidates(cand, Math.min(cand.length, Math.max(need - freed, 1)));
+            } finally {
+                lru.lock.unlock();
+            }
+            if (k == 0) {
+                break;
+            }
+            scanned += k;
+            int evicted = engine.migrateDevice.evict(device, cand, k, res);
+            freed += evicted;
+            engine.stats.evictions.add(evicted);
+            boolean anySkip = false;
+            for (int i = 0; i < k; i++) {
+                if (res[i] != MigrateResult.MIGRATED) {
+                    engine.stats.evictionSkips[res[i].ordinal()].increment();
+                    anySkip = true;
+                }
+            }
+            if (anySkip) {
+                lru.lock.lock();
+                try {
+                    lru.drainLocked(); // removals and put-backs of this round first
+                    for (int i = 0; i < k; i++) {
+                        if (res[i] != MigrateResult.MIGRATED) {
+                            lru.policy.onSkipped(cand[i], res[i].key());
+                        }
+                    }
+                } finally {
+                    lru.lock.unlock();
+                }
+            }
+        }
+        return freed;
+    }
+
+    @Override
+    public void run() {
+        long low = config.lowWatermarkFrames();
+        while (!closed) {
+            long free = device.node().freeFrames();
+            if (free < low) {
+                int need = (int) Math.min(Integer.MAX_VALUE, low + config.batch() - free);
+                if (reclaim(need) > 0) {
+                    continue;
+                }
+            }
+            idle = true;
+            if (device.node().freeFrames() >= low && !closed) {
+                LockSupport.parkNanos(this, 10_000_000L); // also re-checks periodically: frees may lag
+            } else if (!closed) {
+                LockSupport.parkNanos(this, 1_000_000L); // nothing evictable now: back off
+            }
+            idle = false;
+        }
+    }
+
+    void close() {
+        closed = true;
+        if (kswapd != null) {
+            LockSupport.unpark(kswapd);
+            try {
+                kswapd.join(5_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+package dev.hmm.mm;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code migrate_device_pfns} / {@code migrate_device_range}: migrates device frames back to RAM knowing only their
+ * frame numbers, without a VMA or the mmap lock: how a device evicts under oversubscription (and how a driver
+ * empties its memory). Each frame is found through its reverse map, then the same steps as {@link MigrateVma}:
+ * <pre>
+ *  collect   per frame: reverse map -&gt; (address space, page); the entry must still name the frame; mirrors drop the
+ *            page (MMU_NOTIFY_MIGRATE); CAS the entry to a migration entry; isolate the frame (no pins)
+ *  flush     one TLB flush for the batch
+ *  pages     one RAM pop for all destinations; one copy batch through the device's copy engine
+ *  finalize  install the RAM entries (or restore, per page), free the device frames, wake sleepers
+ * </pre>
+ * A frame that cannot be taken gets a reason ({@link MigrateResult#BUSY} when it moved or changed under us,
+ * {@link MigrateResult#PINNED}, {@link MigrateResult#OUT_OF_RAM}, {@link MigrateResult#COPY_FAILED}) and is left
+ * exactly as it was. Racing unmaps wait on the migration entries (they never need a lock this holds).
+ */
+final class MigrateDevice {
+    private final HmmEngine engine;
+
+    MigrateDevice(HmmEngine engine) {
+        this.engine = engine;
+    }
+
+    /** One collected page. */
+    private record Victim(int slotInBatch, int frame, AddressSpace mm, long vpn, long[] leaf, int slot, long mig) {
+    }
+
+    /**
+     * Evicts {@code frames[0..n)} of {@code device} to RAM.
+     *
+     * @param results per frame, filled with its result
+     * @return frames evicted
+     */
+    int evict(Device device, int[] frames, int n, MigrateResult[] results) {
+        MemoryNode node = device.node();
+        LruEvents lru = new LruEvents();
+        List<Victim> victims = new ArrayList<>(n);
+        List<MmuNotifierRange> ranges = new ArrayList<>();
+        int[] drops = new int[n];
+        int ndrops = 0;
+        boolean flush = false;
+        try {
+            for (int k = 0; k < n; k++) {
+                if (dropDuplicate(device, node, frames[k])) {
+                    drops[ndrops++] = frames[k]; // a clean copy: dropped, nothing to copy back
+                    results[k] = MigrateResult.MIGRATED;
+                    continue;
+                }
+                results[k] = collect(device, node, frames[k], k, victims, ranges, lru);
+                flush |= !ranges.isEmpty() && ranges.get(ranges.size() - 1).cleared();
+            }
+            if (flush || !victims.isEmpty() || ndrops > 0) {
+                engine.tlb.flush();
+            }
+        } finally {
+            for (MmuNotifierRange r : ranges) {
+                r.close();
+            }
+        }
+        lru.publish();
+        if (ndrops > 0) {
+            node.release(drops, 0, ndrops, PageState.MAPPED);
+            engine.stats.droppedDuplicates.add(ndrops);
+        }
+        if (victims.isEmpty()) {
+            return ndrops;
+        }
+        MemoryNode ram = engine.ram();
+        int[] dst = new int[victims.size()];
+        int got = ram.allocate(dst, 0, dst.length);
+        CopyBatch copy = new CopyBatch(victims.size());
+        copy.reset(node.store, ram.store);
+        for (int v = 0; v < got; v++) {
+            copy.add(victims.get(v).frame(), dst[v]);
+        }
+        if (got > 0) {
+            long t0 = System.nanoTime();
+            device.copyEngine().copy(copy);
+            engine.stats.recordBatch(got, System.nanoTime() - t0);
+        }
+        int evicted = 0;
+        FrameRelease freed = new FrameRelease(engine);
+        FrameRelease unused = new FrameRelease(engine);
+        for (int v = 0; v < victims.size(); v++) {
+            Victim vic = victims.get(v);
+            boolean ok = v < got && !copy.failed(v);
+            if (ok) {
+                ram.table.soRmap(dst[v], node.table.laRmap(vic.frame()));
+                ram.table.transition(dst[v], PageState.ALLOCATED, PageState.MAPPED);
+                install(vic, Pte.present(Pfn.of(ram.id(), dst[v]), Pte.flags(vic.mig())));
+                freed.add(Pfn.of(node.id(), vic.frame()));
+                results[vic.slotInBatch()] = MigrateResult.MIGRATED;
+                evicted++;
+            } else {
+                node.table.transition(vic.frame(), PageState.ISOLATED, PageState.MAPPED);
+                lru.insert(node, vic.frame());
+                install(vic, MigrateVma.entryFor(node, Pfn.of(node.id(), vic.frame()), Pte.flags(vic.mig())));
+                if (v < got) {
+                    unused.add(Pfn.of(ram.id(), dst[v]));
+                }
+                results[vic.slotInBatch()] = v < got ? MigrateResult.COPY_FAILED : MigrateResult.OUT_OF_RAM;
+            }
+            engine.waits.wake(Pfn.of(node.id(), vic.frame()));
+        }
+        lru.publish();
+        freed.releaseAll(PageState.ISOLATED);
+        unused.releaseAll(PageState.ALLOCATED);
+        if (evicted > 0) {
+            engine.stats.recordMigrated(false, evicted, (long) evicted * node.pageSize());
+        }
+        return evicted + ndrops;
+    }
+
+    private static void install(Victim vic, long entry) {
+        if (!PageTable.casPte(vic.leaf(), vic.slot(), vic.mig(), entry)) {
+            throw new IllegalStateException("migration entry changed under its owner at 0x"
+                    + Long.toHexString(vic.vpn() << vic.mm().pageShift));
+        }
+    }
+
+    /** A read-duplicate victim: the mirror holding it drops it (no copy: the RAM original is valid). */
+    private boolean dropDuplicate(Device device, MemoryNode node, int frame) {
+        long rmap = node.table.laRmap(frame);
+        if (!Rmap.isDuplicate(rmap) || node.table.state(frame) != PageState.MAPPED || node.table.pins(frame) > 0) {
+            return false;
+        }
+        AddressSpace mm = engine.space(Rmap.space(rmap));
+        if (mm == null) {
+            return false;
+        }
+        DeviceMirror[] ms = mm.mirrors;
+        DeviceMirror m = node.id() < ms.length ? ms[node.id()] : null;
+        return m != null && m.dropDuplicate(Rmap.key(rmap) << mm.pageShift, frame);
+    }
+
+    private MigrateResult collect(Device device, MemoryNode node, int frame, int k, List<Victim> victims,
+            List<MmuNotifierRange> ranges, LruEvents lru) {
+        FrameTable t = node.table;
+        if (t.state(frame) != PageState.MAPPED) {
+            return MigrateResult.BUSY;
+        }
+        if (t.pins(frame) > 0) {
+            return MigrateResult.PINNED;
+        }
+        long rmap = t.laRmap(frame);
+        if (rmap == Rmap.NONE || Rmap.isFile(rmap) || Rmap.isDuplicate(rmap)) {
+            return MigrateResult.BUSY;
+        }
+        AddressSpace mm = engine.space(Rmap.space(rmap));
+        if (mm == null) {
+            return MigrateResult.BUSY;
+        }
+        long vpn = Rmap.key(rmap);
+        long pfn = Pfn.of(node.id(), frame);
+        long[] leaf = mm.pageTable.leaf(vpn);
+        if (leaf == null) {
+            return MigrateResult.BUSY;
+        }
+        int slot = PageTable.slot(vpn);
+        long va = vpn << mm.pageShift;
+        MmuNotifierRange range = mm.invalidateRangeStart(va, va + mm.pageSize, MmuNotifierEvent.MIGRATE,
+                device.owner());
+        ranges.add(range);
+        long pte = PageTable.laPte(leaf, slot);
+        int kind = Pte.kind(pte);
+        if ((kind != Pte.KIND_DEVICE_PRIVATE && kind != Pte.KIND_PRESENT) || Pte.pfn(pte) != pfn) {
+            return MigrateResult.BUSY; // the reverse map was stale: the page moved or was unmapped
+        }
+        long mig = Pte.migration(pfn, Pte.flags(pte));
+        if (!PageTable.casPte(leaf, slot, pte, mig)) {
+            return MigrateResult.BUSY;
+        }
+        int r = t.tryIsolate(frame);
+        if (r != FrameTable.ISOLATED) {
+            if (!PageTable.casPte(leaf, slot, mig, pte)) {
+                throw new IllegalStateException("migration entry changed under its owner at 0x" + Long.toHexString(va));
+            }
+            engine.waits.wake(pfn);
+            return r == FrameTable.ISOLATE_PINNED ? MigrateResult.PINNED : MigrateResult.BUSY;
+        }
+        lru.remove(node, frame);
+        victims.add(new Victim(k, frame, mm, vpn, leaf, slot, mig));
+        return null; // decided at finalize
+    }
+}

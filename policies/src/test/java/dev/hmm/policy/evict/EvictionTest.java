@@ -1,0 +1,165 @@
+package dev.hmm.policy.evict;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.hmm.mm.AccessType;
+import dev.hmm.mm.AddressSpace;
+import dev.hmm.mm.Device;
+import dev.hmm.mm.EngineConfig;
+import dev.hmm.mm.EvictionConfig;
+import dev.hmm.mm.FaultServiceConfig;
+import dev.hmm.mm.HmmEngine;
+import dev.hmm.mm.MemoryType;
+import dev.hmm.mm.PageInfo;
+import dev.hmm.mm.PinnedRange;
+import dev.hmm.mm.Prot;
+import dev.hmm.mm.ReplayPolicy;
+import dev.hmm.mm.StressHarness;
+import dev.hmm.mm.TestDriver;
+import dev.hmm.policy.PolicyRegistry;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Oversubscription: eviction through the LRU surrogate, pins, watermarks, and data under stress. */
+class EvictionTest {
+    static final int PAGE = 4096;
+
+    static Device attach(HmmEngine engine, String name, MemoryType type, int frames, EvictionConfig ev) {
+        return engine.attachDevice(new TestDriver(name, type, (long) frames * PAGE, 1), FaultServiceConfig.defaults(),
+                ev);
+    }
+
+    static EvictionConfig lru() {
+        return EvictionConfig.onDemand(PolicyRegistry.eviction("lru"));
+    }
+
+    // pinned device pages are never evicted; the others cycle through
+    @Test
+    void pinned_pages_are_never_evicted() {
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
+            Device dev = attach(engine, "gpu0", MemoryType.DEVICE_PRIVATE, 16, lru());
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(200L * PAGE, Prot.READ_WRITE);
+            byte[] mark = new byte[PAGE];
+            for (int p = 0; p < 8; p++) {
+                java.util.Arrays.fill(mark, (byte) (p + 1));
+                dev.write(mm, va + (long) p * PAGE, mark);
+            }
+            try (PinnedRange pin = dev.pinResident(mm, va, 8L * PAGE)) {
+                for (int round = 0; round < 3; round++) {
+                    for (int p = 8; p < 200; p++) {
+                        dev.touch(mm, va + (long) p * PAGE, 1, AccessType.WRITE);
+                    }
+                }
+                for (int p = 0; p < 8; p++) {
+                    PageInfo info = mm.page(va + (long) p * PAGE);
+                    assertThat(info.isOn(dev.node())).as("pinned page " + p).isTrue();
+                }
+                assertThat(engine.stats().evictions()).isPositive();
+                assertThat(engine.stats().evictionSkips()).containsKey("pinned");
+            }
+            byte[] b = new byte[PAGE];
+            for (int p = 0; p < 8; p++) {
+                mm.read(va + (long) p * PAGE, b);
+                assertThat(b).containsOnly((byte) (p + 1));
+            }
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    // a device full of pinned pages: the bounded search gives up, the access is served remotely, no livelock
+    @Test
+    void a_device_full_of_pinned_pages_does_not_livelock() {
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
+            Device dev = attach(engine, "gpu0", MemoryType.DEVICE_PRIVATE, 8, lru());
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(16L * PAGE, Prot.READ_WRITE);
+            dev.touch(mm, va, 8L * PAGE, AccessType.WRITE);
+            try (PinnedRange pin = dev.pinResident(mm, va, 8L * PAGE)) {
+                mm.write(va + 8L * PAGE, new byte[] {42});
+                byte[] b = new byte[1];
+                dev.read(mm, va + 8L * PAGE, b);
+                assertThat(b[0]).isEqualTo((byte) 42);
+                assertThat(engine.stats().remoteMappings()).containsKey("outOfDeviceMemory");
+                assertThat(engine.stats().evictionSkips().get("pinned")).isPositive();
+            }
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    // the background reclaimer keeps free frames above the low watermark
+    @Test
+    void a_low_watermark_reclaims_in_the_background() throws Exception {
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
+            Device dev = attach(engine, "gpu0", MemoryType.DEVICE_PRIVATE, 64,
+                    new EvictionConfig(PolicyRegistry.eviction("lru"), 8, 8));
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(256L * PAGE, Prot.READ_WRITE);
+            for (int p = 0; p < 64; p++) {
+                dev.touch(mm, va + (long) p * PAGE, 1, AccessType.WRITE);
+            }
+            long deadline = System.currentTimeMillis() + 10_000;
+            while (dev.freeFrames() < 8 && System.currentTimeMillis() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(dev.freeFrames()).isGreaterThanOrEqualTo(8);
+            assertThat(engine.stats().evictions()).isGreaterThanOrEqualTo(8);
+            // the oldest pages went: LRU order
+            assertThat(mm.page(va).memoryType()).isEqualTo(MemoryType.SYSTEM_RAM);
+            assertThat(mm.page(va + 63L * PAGE).isOn(dev.node())).isTrue();
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    // explicit eviction through the policy
+    @Test
+    void evict_now_takes_the_least_recently_used() {
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
+            Device dev = attach(engine, "gpu0", MemoryType.DEVICE_COHERENT, 32, lru());
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(32L * PAGE, Prot.READ_WRITE);
+            for (int p = 0; p < 32; p++) {
+                dev.touch(mm, va + (long) p * PAGE, 1, AccessType.WRITE);
+            }
+            for (int p = 0; p < 10; p++) {
+                dev.touch(mm, va + (long) p * PAGE, 1, AccessType.READ); // 0..9 are now the most recent
+            }
+            mm.touch(va + 10L * PAGE, 1, AccessType.READ); // the CPU touching coherent memory counts too
+            assertThat(dev.evict(5)).isEqualTo(5);
+            for (int p = 11; p < 16; p++) {
+                assertThat(mm.page(va + (long) p * PAGE).memoryType()).as("page " + p).isEqualTo(MemoryType.SYSTEM_RAM);
+            }
+            for (int p = 0; p <= 10; p++) {
+                assertThat(mm.page(va + (long) p * PAGE).isOn(dev.node())).as("page " + p).isTrue();
+            }
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    // oversubscribed stress at 125% and 200%, CPU and device threads and migrators: no byte lost
+    @ParameterizedTest
+    @CsvSource({"DEVICE_PRIVATE,125,BATCH_FLUSH", "DEVICE_PRIVATE,200,BATCH", "DEVICE_COHERENT,125,ONCE",
+        "DEVICE_COHERENT,200,BLOCK"})
+    void oversubscribed_stress_loses_no_byte(MemoryType type, int percent, ReplayPolicy policy) throws Exception {
+        int pages = 256;
+        int frames = pages * 100 / percent;
+        for (long seed = 1; seed <= 2; seed++) {
+            try (HmmEngine engine = HmmEngine.create(EngineConfig.of(4L << 20).withMigrateBatchPages(16))) {
+                Device a = engine.attachDevice(new TestDriver("gpu0", type, (long) frames * PAGE, 2),
+                        FaultServiceConfig.defaults().withReplayPolicy(policy).withMaxBatch(32), lru());
+                Device b = engine.attachDevice(new TestDriver("gpu1", MemoryType.DEVICE_PRIVATE,
+                        (long) frames / 2 * PAGE, 1), FaultServiceConfig.defaults().withExclusiveAtomics(true),
+                        new EvictionConfig(PolicyRegistry.eviction("lru"), 4, 8));
+                AddressSpace mm = engine.createAddressSpace();
+                long len = (long) pages * PAGE;
+                long va = mm.mmap(len, Prot.READ_WRITE);
+                StressHarness.Outcome out = StressHarness.run(engine, mm, va, len, List.of(a, b),
+                        StressHarness.Options.defaults().withSeed(seed).withThreads(2, 3, 2).withOps(3_000));
+                assertThat(out.clean()).as(type + " " + percent + "% seed " + seed + ": " + out).isTrue();
+                assertThat(engine.stats().evictions()).isPositive();
+            }
+        }
+    }
+}
