@@ -49,7 +49,7 @@ public final class SimulateCommand implements Callable<Integer> {
     Workload workload = Workload.PINGPONG;
 
     @Option(names = "--footprint", paramLabel = "SIZE", converter = SizeConverter.class,
-            description = "bytes the workload touches (default: 256MiB)")
+            description = "bytes the workload touches (default: 256MiB, or the size of --file)")
     long footprint = 256L << 20;
 
     @Option(names = "--device-memory", paramLabel = "SIZE", converter = SizeConverter.class,
@@ -124,6 +124,14 @@ public final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--read-duplication", description = "device read faults on RAM pages make read-only copies (UVM read duplication)")
     boolean readDuplication;
 
+    @Option(names = "--file", paramLabel = "PATH",
+            description = "map this file instead of anonymous memory: it must exist and hold at least the footprint")
+    Path file;
+
+    @Option(names = "--mapping", paramLabel = "KIND",
+            description = "with --file: shared (writes reach the file; checked after msync) or private (copy on write; the file must not change); default: ${DEFAULT-VALUE}")
+    SimulationConfig.FileMapping mapping;
+
     @Option(names = "--json", paramLabel = "FILE", description = "also write the report as JSON to FILE")
     Path json;
 
@@ -161,9 +169,36 @@ public final class SimulateCommand implements Callable<Integer> {
         if (faultBuffer < 2) {
             throw new BadInputException("--fault-buffer", "must hold at least 2 entries, got " + faultBuffer);
         }
+        if (mapping != null && file == null) {
+            throw new BadInputException("--mapping", "needs --file PATH (anonymous memory has no mapping kind)");
+        }
+        long footprint = this.footprint;
+        if (file != null && !spec.commandLine().getParseResult().hasMatchedOption("--footprint")) {
+            footprint = fileSize(file) / pageSize * pageSize; // whole pages: a partial last page is not all file
+            if (footprint == 0) {
+                throw new BadInputException("--file", file + " is shorter than one " + Sizes.format(pageSize)
+                        + " page");
+            }
+        }
         return new SimulationConfig(workload, footprint, deviceMemory, deviceType.type, (int) pageSize, ram,
                 cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data, devices, faults,
-                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes());
+                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes(), file,
+                mapping == null ? SimulationConfig.FileMapping.SHARED : mapping);
+    }
+
+    /** The size of {@code --file}, which is the default footprint then; the simulation checks the rest. */
+    private static long fileSize(Path file) {
+        try {
+            long size = java.nio.file.Files.size(file);
+            if (size == 0) {
+                throw new BadInputException("--file", file + " is empty (expected a file with data to map)");
+            }
+            return size;
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new BadInputException("--file", file + " does not exist (expected an existing file to map)");
+        } catch (IOException e) {
+            throw new BadInputException("--file", "cannot read the size of " + file + " (" + e.getMessage() + ")");
+        }
     }
 
     /** {@code --evict-watermark}: a size, or a percentage of device memory rounded down to whole pages. */

@@ -12,7 +12,18 @@ import dev.hmm.policy.EvictionPolicy;
 import dev.hmm.policy.PolicyRegistry;
 import dev.hmm.verify.ShadowMemory;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import dev.hmm.cli.Sizes;
+import dev.hmm.mm.BusErrorException;
+import dev.hmm.mm.MappedFile;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -30,15 +41,30 @@ public final class Simulation {
     private final List<Device> devices = new ArrayList<>();
     private final List<Accessor> accessors = new ArrayList<>();
     private ShadowMemory shadow;
+    private MappedFile file; // --file: the mapped file, else null
+    private int[] originalPageCrcs; // --mapping private: the file's pages before the run
+    private Runnable beforeWorkload = () -> { };
 
     public Simulation(SimulationConfig config) {
         this.config = config;
     }
 
-    /** Runs the simulation; throws {@link BadInputException} for a configuration this machine cannot run. */
+    /** Test hook: runs after the footprint is mapped and before the workload starts (to change the file then). */
+    Simulation beforeWorkload(Runnable hook) {
+        this.beforeWorkload = hook;
+        return this;
+    }
+
+    /**
+     * Runs the simulation; throws {@link BadInputException} for a configuration this machine cannot run, and for a
+     * {@code --file} that is missing, too short, or deleted or truncated during the run (dirty pages are written back
+     * first, and the message says what happened to them).
+     */
     public SimulationReport run() {
         checkMemory();
+        checkFile();
         engine = HmmEngine.create(config.engineConfig(), new SimpleMeterRegistry());
+        RuntimeException failure = null;
         try {
             EvictionConfig eviction = evictionConfig();
             for (int d = 0; d < config.devices(); d++) {
@@ -47,9 +73,13 @@ public final class Simulation {
                         eviction));
             }
             mm = engine.createAddressSpace();
-            base = mm.mmap(config.footprintBytes(), Prot.READ_WRITE);
-            if (config.data() == DataPlane.REAL) {
-                shadow = new ShadowMemory(base, config.footprintBytes(), config.pageSize());
+            if (config.file() != null) {
+                mapFile();
+            } else {
+                base = mm.mmap(config.footprintBytes(), Prot.READ_WRITE);
+                if (config.data() == DataPlane.REAL) {
+                    shadow = new ShadowMemory(base, config.footprintBytes(), config.pageSize());
+                }
             }
             long seed = config.seed();
             for (int t = 0; t < config.cpuThreads(); t++) {
@@ -60,16 +90,26 @@ public final class Simulation {
                 accessors.add(new Accessor(mm, d, shadow, config.pageSize(), config.accessSize(),
                         seed * 7919 + 1000 + t));
             }
+            beforeWorkload.run();
             long t0 = System.nanoTime();
-            switch (config.workload()) {
-                case PINGPONG -> pingpong();
-                case STREAM -> stream();
-                case RANDOM -> random();
+            try {
+                switch (config.workload()) {
+                    case PINGPONG -> pingpong();
+                    case STREAM -> stream();
+                    case RANDOM -> random();
+                }
+            } catch (RuntimeException e) {
+                throw file == null ? e : fileFailure(e);
             }
             double wall = (System.nanoTime() - t0) / 1e9;
             long finalMismatch = shadow == null ? 0 : finalCheck();
             List<String> violations = engine.check();
-            return SimulationReport.of(config, engine, devices, accessors, wall, finalMismatch, violations);
+            FileOutcome fileOutcome = file == null ? null : finishFile();
+            return SimulationReport.of(config, engine, devices, accessors, wall, finalMismatch, violations,
+                    fileOutcome);
+        } catch (RuntimeException e) {
+            failure = e;
+            throw e;
         } finally {
             for (Accessor a : accessors) {
                 a.close();
@@ -77,8 +117,206 @@ public final class Simulation {
             if (shadow != null) {
                 shadow.close();
             }
-            engine.close();
+            closeEngine(failure);
         }
+    }
+
+    /**
+     * Closes the engine (which writes back what is still dirty). A close error joins a failure already in flight;
+     * otherwise, with a file, it is the file's error (its dirty pages could not be written), else an internal one.
+     */
+    private void closeEngine(RuntimeException failure) {
+        try {
+            engine.close();
+        } catch (RuntimeException e) {
+            if (failure != null) {
+                failure.addSuppressed(e);
+            } else if (file != null) {
+                Throwable cause = e.getCause() != null ? e.getCause() : e;
+                throw new BadInputException("--file", "closing " + config.file() + " failed: " + cause.getMessage());
+            } else {
+                throw e;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ --file
+
+    /** What the file check found after the run (see docs/report-format.md). */
+    record FileOutcome(long msyncPages, long fileMismatchBytes) {
+    }
+
+    /** Refuses a --file that is missing, unreadable, not a regular file, or shorter than the footprint. */
+    private void checkFile() {
+        Path p = config.file();
+        if (p == null) {
+            return;
+        }
+        if (!Files.exists(p)) {
+            throw new BadInputException("--file", p + " does not exist (expected an existing file to map)");
+        }
+        if (!Files.isRegularFile(p)) {
+            throw new BadInputException("--file", p + " is not a regular file");
+        }
+        if (!Files.isReadable(p)) {
+            throw new BadInputException("--file", p + " is not readable");
+        }
+        if (config.mapping() == SimulationConfig.FileMapping.SHARED && !Files.isWritable(p)) {
+            throw new BadInputException("--file", p + " is not writable (a shared mapping writes back to it; use "
+                    + "--mapping private)");
+        }
+        long size;
+        try {
+            size = Files.size(p);
+        } catch (IOException e) {
+            throw new BadInputException("--file", "cannot read the size of " + p + " (" + e.getMessage() + ")");
+        }
+        if (size < config.footprintBytes()) {
+            throw new BadInputException("--file", String.format("%s holds %d bytes, less than the footprint of %d "
+                    + "whole %s pages (%d bytes; expected a file at least as large, or a smaller --footprint: bytes "
+                    + "past the end of a file are not file data)", p, size, config.footprintPages(),
+                    Sizes.format(config.pageSize()), config.footprintBytes()));
+        }
+    }
+
+    /**
+     * Opens and maps the file, and in the REAL plane starts the shadow from its bytes (a file mapping is not zeroed
+     * memory); a private mapping also remembers a checksum per page, to prove afterwards that the file never changed.
+     */
+    private void mapFile() {
+        boolean shared = config.mapping() == SimulationConfig.FileMapping.SHARED;
+        try {
+            file = engine.openFile(config.file(), shared);
+        } catch (IOException e) {
+            throw new BadInputException("--file", "cannot open " + config.file() + " (" + e.getMessage() + ")");
+        }
+        long len = config.footprintBytes();
+        try {
+            base = mm.mmapFile(file, 0, len, Prot.READ_WRITE, shared);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException("--file", e.getMessage());
+        }
+        if (config.data() != DataPlane.REAL) {
+            return;
+        }
+        shadow = new ShadowMemory(base, len, config.pageSize());
+        int pageSize = config.pageSize();
+        originalPageCrcs = shared ? null : new int[(int) config.footprintPages()];
+        forEachFileChunk((off, chunk) -> {
+            shadow.recordWrite(base + off, chunk);
+            if (originalPageCrcs != null) {
+                for (long p = 0; p < chunk.byteSize(); p += pageSize) {
+                    originalPageCrcs[(int) ((off + p) / pageSize)] = crc(chunk.asSlice(p,
+                            Math.min(pageSize, chunk.byteSize() - p)));
+                }
+            }
+        });
+    }
+
+    /** Reads the mapped part of the file in chunks of whole pages: {@code (offset, bytes)}; short at end of file. */
+    private void forEachFileChunk(java.util.function.BiConsumer<Long, MemorySegment> body) {
+        long len = Math.min(config.footprintBytes(), fileSizeNow());
+        int chunkBytes = Math.max(config.pageSize(), 1 << 20);
+        try (FileChannel ch = FileChannel.open(config.file(), StandardOpenOption.READ);
+                Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(chunkBytes, 64);
+            for (long off = 0; off < len; off += chunkBytes) {
+                int n = (int) Math.min(chunkBytes, len - off);
+                ByteBuffer bb = buf.asSlice(0, n).asByteBuffer();
+                while (bb.hasRemaining() && ch.read(bb, off + bb.position()) >= 0) {
+                    // read until the chunk is full or the file ends
+                }
+                body.accept(off, buf.asSlice(0, bb.position()));
+                if (bb.position() < n) {
+                    break;
+                }
+            }
+        } catch (IOException e) {
+            throw new BadInputException("--file", "cannot read " + config.file() + " (" + e.getMessage() + ")");
+        }
+    }
+
+    private long fileSizeNow() {
+        try {
+            return Files.size(config.file());
+        } catch (IOException e) {
+            throw new BadInputException("--file", config.file() + " disappeared during the run (" + e.getMessage()
+                    + ")");
+        }
+    }
+
+    private static int crc(MemorySegment bytes) {
+        java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+        c.update(bytes.asByteBuffer());
+        return (int) c.getValue();
+    }
+
+    /**
+     * After a clean run: a shared mapping is synced ({@code msync}) and the file must then equal the shadow byte for
+     * byte; a private mapping must have left every page of the file as it was.
+     */
+    private FileOutcome finishFile() {
+        long written = 0;
+        if (config.mapping() == SimulationConfig.FileMapping.SHARED) {
+            try {
+                written = mm.msync(base, config.footprintBytes());
+            } catch (IOException e) {
+                throw new BadInputException("--file", "msync after the run failed: " + e.getMessage());
+            }
+        }
+        if (shadow == null) {
+            return new FileOutcome(written, 0);
+        }
+        long fileSize = fileSizeNow();
+        long expect = Math.min(config.footprintBytes(), file.size());
+        if (fileSize < expect) {
+            throw new BadInputException("--file", config.file() + " shrank to " + fileSize + " bytes during the run ("
+                    + expect + " expected)");
+        }
+        long[] mismatch = {0};
+        int pageSize = config.pageSize();
+        forEachFileChunk((off, chunk) -> {
+            if (originalPageCrcs == null) {
+                mismatch[0] += shadow.compare(base + off, chunk);
+            } else {
+                for (long p = 0; p < chunk.byteSize(); p += pageSize) {
+                    MemorySegment page = chunk.asSlice(p, Math.min(pageSize, chunk.byteSize() - p));
+                    if (crc(page) != originalPageCrcs[(int) ((off + p) / pageSize)]) {
+                        mismatch[0] += page.byteSize();
+                    }
+                }
+            }
+        });
+        return new FileOutcome(written, mismatch[0]);
+    }
+
+    /**
+     * The file changed under the run (truncated or deleted): writes back what can be written, then turns the failure
+     * into one line that says what happened to the dirty pages. Other failures pass through.
+     */
+    private RuntimeException fileFailure(RuntimeException e) {
+        BusErrorException bus = null;
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof BusErrorException b) {
+                bus = b;
+                break;
+            }
+        }
+        if (bus == null) {
+            return e;
+        }
+        String dirty;
+        if (config.mapping() == SimulationConfig.FileMapping.SHARED) {
+            try {
+                dirty = mm.msync(base, config.footprintBytes()) + " dirty pages were written back";
+            } catch (IOException io) {
+                dirty = "writeback: " + io.getMessage() + " (" + file.dirtyPages() + " pages still dirty)";
+            }
+        } else {
+            dirty = "the private mapping's copies were discarded, as MAP_PRIVATE does";
+        }
+        return new BadInputException("--file", config.file() + " changed during the run: " + bus.getMessage()
+                + "; " + dirty);
     }
 
     private EvictionConfig evictionConfig() {

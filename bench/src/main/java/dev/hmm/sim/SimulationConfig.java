@@ -5,6 +5,7 @@ import dev.hmm.mm.DataPlane;
 import dev.hmm.mm.EngineConfig;
 import dev.hmm.mm.FaultServiceConfig;
 import dev.hmm.mm.MemoryType;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -32,13 +33,23 @@ import java.util.Map;
  *     all at once (a warp's lanes), which is what lets the fault buffer batch
  * @param eviction eviction policy name ({@code none} for no eviction: a full device maps the rest remotely)
  * @param evictWatermark bytes of device memory kept free by background reclaim; 0 evicts on demand only
+ * @param file the file the workload maps ({@code --file}); null for anonymous memory
+ * @param mapping how {@code file} is mapped: shared (writes reach the file) or private (copy on write)
  */
 public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
         int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
         long seed, DataPlane data, int devices, FaultServiceConfig faults, long accessSize, String eviction,
-        long evictWatermark) {
+        long evictWatermark, Path file, FileMapping mapping) {
+
+    /** {@code --mapping}: MAP_SHARED or MAP_PRIVATE. */
+    public enum FileMapping {
+        SHARED, PRIVATE
+    }
 
     public SimulationConfig {
+        if (mapping == null) {
+            mapping = FileMapping.SHARED;
+        }
         if (!(pageSize == EngineConfig.PAGE_4K || pageSize == EngineConfig.PAGE_64K
                 || pageSize == EngineConfig.PAGE_2M)) {
             throw new BadInputException("--page-size", "unsupported page size " + Sizes.format(pageSize)
@@ -103,7 +114,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
             throw new BadInputException("--footprint", Sizes.format(footprint) + " is more than 2^31 pages of "
                     + Sizes.format(pageSize));
         }
-        long ramBytes = ram == 0 ? pages * pageSize : ram;
+        long ramBytes = ram == 0 ? defaultRam(pages, pageSize, file, mapping) : ram;
         if (ramBytes / pageSize > Integer.MAX_VALUE - 8) {
             throw new BadInputException("--ram", Sizes.format(ramBytes) + " is more than 2^31 frames");
         }
@@ -118,6 +129,22 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
             throw new BadInputException("--ram", Sizes.format(ramBytes) + " cannot hold the " + Sizes.format(footprint)
                     + " footprint the CPU threads touch (every CPU access brings its page to RAM)");
         }
+        if (file != null && mapping == FileMapping.PRIVATE && cpuThreads > 0
+                && ramBytes < defaultRam(pages, pageSize, file, mapping)) {
+            throw new BadInputException("--ram", Sizes.format(ramBytes) + " cannot hold the private copies of the "
+                    + Sizes.format(footprint) + " footprint plus the page cache they are copied from (expected at least "
+                    + Sizes.format(defaultRam(pages, pageSize, file, mapping)) + ")");
+        }
+    }
+
+    /**
+     * RAM when {@code --ram} is not given: the footprint; a private file mapping also needs page-cache frames to copy
+     * from (MAP_PRIVATE holds both the file's page and the private copy for a moment), so it gets 1/16 more, at
+     * least 64 pages.
+     */
+    private static long defaultRam(long pages, int pageSize, Path file, FileMapping mapping) {
+        long extra = file != null && mapping == FileMapping.PRIVATE ? Math.max(64, pages / 16) : 0;
+        return (pages + extra) * pageSize;
     }
 
     private static void positive(String option, long v) {
@@ -134,7 +161,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
     public static SimulationConfig defaults() {
         return new SimulationConfig(Workload.PINGPONG, 256L << 20, 512L << 20, MemoryType.DEVICE_PRIVATE,
                 EngineConfig.PAGE_4K, 0, 2, 2, 1, EngineConfig.DEFAULT_BATCH, 0, 42, DataPlane.REAL, 1,
-                FaultServiceConfig.defaults(), 64 * 1024, "lru", 0);
+                FaultServiceConfig.defaults(), 64 * 1024, "lru", 0, null, FileMapping.SHARED);
     }
 
     /** Pages per access. */
@@ -157,7 +184,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
     }
 
     public long ramBytes() {
-        return ram == 0 ? footprintBytes() : ram;
+        return ram == 0 ? defaultRam(footprintPages(), pageSize, file, mapping) : ram;
     }
 
     /** Page accesses to make: {@code accesses}, or 8 per footprint page. */
@@ -199,6 +226,8 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         m.put("eviction", eviction.toLowerCase(Locale.ROOT));
         m.put("evictWatermark", evictWatermark);
         m.put("readDuplication", faults.readDuplication());
+        m.put("file", file == null ? null : file.toString());
+        m.put("mapping", file == null ? "anonymous" : mapping.name().toLowerCase(Locale.ROOT));
         return m;
     }
 }

@@ -15,11 +15,11 @@ import java.util.Map;
 public record SimulationReport(Map<String, Object> fields) {
 
     static SimulationReport of(SimulationConfig c, HmmEngine engine, List<Device> devices, List<Accessor> accessors,
-            double wallSeconds, long finalMismatchBytes, List<String> violations) {
+            double wallSeconds, long finalMismatchBytes, List<String> violations, Simulation.FileOutcome file) {
         HmmStats s = engine.stats();
         long accesses = 0;
         long cpuAccesses = 0;
-        long dataErrors = finalMismatchBytes;
+        long dataErrors = finalMismatchBytes + (file == null ? 0 : file.fileMismatchBytes());
         for (Accessor a : accessors) {
             accesses += a.accesses;
             dataErrors += a.dataErrors;
@@ -54,6 +54,9 @@ public record SimulationReport(Map<String, Object> fields) {
         m.put("oversubscriptionPercent", round(c.oversubscriptionPercent()));
         m.put("duplicatesCreated", s.duplicatesCreated());
         m.put("droppedDuplicates", s.droppedDuplicates());
+        m.put("fileReadPages", s.fileReadPages());
+        m.put("writebackPages", s.writebackPages());
+        m.put("droppedCleanPages", s.droppedCleanPages());
         // beyond the fields the issue names
         m.put("accesses", accesses);
         m.put("cpuAccesses", cpuAccesses);
@@ -76,6 +79,18 @@ public record SimulationReport(Map<String, Object> fields) {
         m.put("migrationWaits", s.migrationWaits());
         m.put("tlbFlushes", s.tlbFlushes());
         m.put("finalCheckMismatchBytes", finalMismatchBytes);
+        Map<String, Object> f = new LinkedHashMap<>();
+        if (file != null) {
+            f.put("path", c.file().toString());
+            f.put("mapping", c.mapping().name().toLowerCase(java.util.Locale.ROOT));
+            f.put("msyncPages", file.msyncPages());
+            f.put("fileCheckMismatchBytes", file.fileMismatchBytes());
+            f.put("truncatedPages", s.truncatedPages());
+            f.put("writebackErrors", s.writebackErrors());
+            f.put("cpuFileFaults", s.cpuFileFaults());
+            f.put("cpuCowFaults", s.cpuCowFaults());
+        }
+        m.put("fileMapping", f);
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("ram", engine.ram().metadataBytesPerFrame());
         for (Device d : devices) {

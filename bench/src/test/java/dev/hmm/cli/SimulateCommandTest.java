@@ -164,6 +164,63 @@ class SimulateCommandTest {
     }
 
     @Test
+    void a_file_mapping_reports_its_page_cache_fields(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("data.bin");
+        byte[] b = new byte[3 << 20];
+        new java.util.Random(9).nextBytes(b);
+        Files.write(f, b);
+        Path json = dir.resolve("r.json");
+        Run shared = hmm("simulate", "--file", f.toString(), "--device-memory", "2MiB", "--workload", "random",
+                "--json", json.toString());
+        assertThat(shared.code()).as(shared.err()).isZero();
+        Map<String, Object> rep = JsonReports.read(json);
+        assertThat(((Number) rep.get("fileReadPages")).longValue())
+                .isGreaterThanOrEqualTo(768);
+        assertThat(((Number) rep.get("writebackPages")).longValue()).isPositive();
+        assertThat(rep).containsKeys("droppedCleanPages", "fileMapping");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> config = (Map<String, Object>) rep.get("config");
+        assertThat(config.get("footprint")).as("the file's size is the default footprint").isEqualTo(3 << 20);
+        assertThat(config.get("mapping")).isEqualTo("shared");
+
+        Files.write(f, b);
+        Run priv = hmm("simulate", "--file", f.toString(), "--mapping", "private", "--device-memory", "1MiB",
+                "--data", "real");
+        assertThat(priv.code()).as(priv.err()).isZero();
+        assertThat(Files.readAllBytes(f)).as("MAP_PRIVATE never writes the file").isEqualTo(b);
+
+        Run meta = hmm("simulate", "--file", f.toString(), "--data", "metadata", "--device-memory", "1MiB");
+        assertThat(meta.code()).as(meta.err()).isZero();
+    }
+
+    @Test
+    void bad_file_input_is_one_line_and_exit_2(@TempDir Path dir) throws Exception {
+        Path small = dir.resolve("small");
+        Files.write(small, new byte[10_000]);
+        Path empty = dir.resolve("empty");
+        Files.write(empty, new byte[0]);
+        String[][] cases = {
+            {"--file", dir.resolve("missing").toString()},
+            {"--file", dir.toString()},
+            {"--file", empty.toString()},
+            {"--file", small.toString(), "--footprint", "1MiB"},
+            {"--mapping", "private"},
+            {"--file", small.toString(), "--mapping", "sideways"}};
+        for (String[] c : cases) {
+            String[] args = new String[c.length + 1];
+            args[0] = "simulate";
+            System.arraycopy(c, 0, args, 1, c.length);
+            Run r = hmm(args);
+            assertThat(r.code()).as(String.join(" ", c) + ": " + r.err()).isEqualTo(2);
+            assertThat(r.err().strip().lines().count()).as(r.err()).isEqualTo(1);
+            String named = c[c.length - 2]; // the last option given is the one at fault
+            assertThat(r.err()).contains(named.equals("--footprint") ? "--file" : named).doesNotContain("Exception")
+                    .doesNotContain("\tat ");
+        }
+        assertThat(Files.size(small)).isEqualTo(10_000);
+    }
+
+    @Test
     void impossible_configurations_exit_2() {
         Run tooBig = hmm("simulate", "--footprint", "2GiB", "--ram", "1GiB", "--device-memory", "512MiB");
         assertThat(tooBig.code()).isEqualTo(2);

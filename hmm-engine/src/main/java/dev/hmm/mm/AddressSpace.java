@@ -195,11 +195,67 @@ public final class AddressSpace implements AutoCloseable {
         try {
             node.claimLinear(first, count);
             long start = placeVma(length);
-            insertVma(new Vma(start, start + alignUp(length), prot, node, first));
+            insertVma(new Vma(start, start + alignUp(length), prot, node, first, null, 0, false));
             return start;
         } finally {
             mmapLock.writeLock().unlock();
         }
+    }
+
+    /**
+     * Maps {@code length} bytes of {@code file} from byte {@code offset} ({@code mmap} of a file): {@code shared}
+     * (MAP_SHARED: writes reach the file through its page cache and writeback) or private (MAP_PRIVATE: pages are
+     * read from the file, a write copies the page, the file never changes). Pages are read on first touch.
+     *
+     * @throws IllegalArgumentException for a range beyond the end of the file, an unaligned offset, or a writable
+     *     shared mapping of a file opened read-only
+     */
+    public long mmapFile(MappedFile file, long offset, long length, Prot prot, boolean shared) {
+        checkOpen();
+        if (file.isClosed()) {
+            throw new IllegalArgumentException(file.path() + " is closed");
+        }
+        if (length <= 0 || offset < 0 || (offset & pageMask) != 0) {
+            throw new IllegalArgumentException(String.format("mmap of %s needs a page-aligned offset and a positive "
+                    + "length: offset=%d length=%d", file.path(), offset, length));
+        }
+        if (offset + length > file.size()) {
+            throw new IllegalArgumentException(String.format("mapping [%d, %d) of %s is beyond its end (%d bytes)",
+                    offset, offset + length, file.path(), file.size()));
+        }
+        if (shared && prot.canWrite() && !file.writable()) {
+            throw new IllegalArgumentException(file.path() + " is open read-only: a writable shared mapping of it "
+                    + "is not allowed");
+        }
+        mmapLock.writeLock().lock();
+        try {
+            long start = placeVma(length);
+            insertVma(new Vma(start, start + alignUp(length), prot, null, 0, file, offset >>> pageShift, shared));
+            return start;
+        } finally {
+            mmapLock.writeLock().unlock();
+        }
+    }
+
+    /**
+     * {@code msync(MS_SYNC)}: writes back the dirty pages of the shared file mappings in {@code [va, va+length)}.
+     *
+     * @return pages written
+     */
+    public int msync(long va, long length) throws java.io.IOException {
+        checkOpen();
+        checkRange(va, length, "msync");
+        long end = va + alignUp(length);
+        int written = 0;
+        for (Vma v : vmas) {
+            if (!v.isFile() || !v.shared() || v.end() <= va || v.start() >= end) {
+                continue;
+            }
+            long s = Math.max(v.start(), va);
+            long e = Math.min(v.end(), end);
+            written += v.file().writeback(v.fileIndexAt(s, pageShift), v.fileIndexAt(e - 1, pageShift) + 1);
+        }
+        return written;
     }
 
     private long placeVma(long length) {
@@ -219,7 +275,32 @@ public final class AddressSpace implements AutoCloseable {
         Vma[] next = Arrays.copyOf(cur, cur.length + 1);
         next[cur.length] = vma;
         Arrays.sort(next, (a, b) -> Long.compare(a.start(), b.start()));
-        vmas = next;
+        publishVmas(cur, next);
+    }
+
+    /** Publishes a new VMA array and keeps every mapped file's mapping list ({@code i_mmap}) in step. */
+    private void publishVmas(Vma[] before, Vma[] after) {
+        vmas = after;
+        java.util.Set<MappedFile> touched = new java.util.HashSet<>();
+        for (Vma v : before) {
+            if (v.isFile()) {
+                touched.add(v.file());
+            }
+        }
+        for (Vma v : after) {
+            if (v.isFile()) {
+                touched.add(v.file());
+            }
+        }
+        for (MappedFile f : touched) {
+            List<Vma> mine = new ArrayList<>();
+            for (Vma v : after) {
+                if (v.file() == f) {
+                    mine.add(v);
+                }
+            }
+            f.setMappings(this, mine);
+        }
     }
 
     /** The VMA containing {@code va}, or null. Lock-free (reads the current VMA snapshot). */
@@ -259,11 +340,12 @@ public final class AddressSpace implements AutoCloseable {
         try {
             refuseIfPinned(va, end);
             Vma[] before = vmas;
-            vmas = cut(before, va, end, null);
+            publishVmas(before, cut(before, va, end, null));
             try (MmuNotifierRange r = invalidateRangeStart(va, end, MmuNotifierEvent.UNMAP, null)) {
                 zap(va >>> pageShift, end >>> pageShift, r.cleared());
             }
             unclaimDax(before, va, end);
+            writebackUnmapped(before, va, end);
         } finally {
             mmapLock.writeLock().unlock();
         }
@@ -284,7 +366,7 @@ public final class AddressSpace implements AutoCloseable {
                     throw new SegmentationFaultException(a, "mprotect of an unmapped range");
                 }
             }
-            vmas = cut(vmas, va, end, prot);
+            publishVmas(vmas, cut(vmas, va, end, prot));
             try (MmuNotifierRange r = invalidateRangeStart(va, end, MmuNotifierEvent.PROTECTION, null)) {
                 boolean changed = r.cleared();
                 for (long vpn = va >>> pageShift; vpn < end >>> pageShift; vpn++) {
@@ -351,6 +433,23 @@ public final class AddressSpace implements AutoCloseable {
         return out.toArray(new Vma[0]);
     }
 
+    /** Writeback on unmap: the dirty pages of shared file mappings in {@code [start, end)} go to their files. */
+    private void writebackUnmapped(Vma[] before, long start, long end) {
+        for (Vma v : before) {
+            if (!v.isFile() || !v.shared() || v.end() <= start || v.start() >= end || v.file().isClosed()) {
+                continue;
+            }
+            long s = Math.max(v.start(), start);
+            long e = Math.min(v.end(), end);
+            try {
+                v.file().writeback(v.fileIndexAt(s, pageShift), v.fileIndexAt(e - 1, pageShift) + 1);
+            } catch (java.io.IOException ex) {
+                throw new java.io.UncheckedIOException("munmap of " + v + ": writeback failed (the dirty pages stay "
+                        + "in the page cache)", ex);
+            }
+        }
+    }
+
     /** Gives the DAX frames of {@code [start, end)} that were never touched back to their device. */
     private void unclaimDax(Vma[] before, long start, long end) {
         for (Vma v : before) {
@@ -402,7 +501,11 @@ public final class AddressSpace implements AutoCloseable {
                     continue;
                 }
                 if (PageTable.casPte(leaf, s, pte, Pte.NONE)) {
-                    release.add(Pte.pfn(pte));
+                    long pfn = Pte.pfn(pte);
+                    MemoryNode node = engine.node(Pfn.node(pfn));
+                    if (!Rmap.isFile(node.table.laRmap(Pfn.index(pfn)))) {
+                        release.add(pfn); // page-cache pages belong to their file, not to this mapping
+                    }
                     break;
                 }
             }
@@ -600,14 +703,20 @@ public final class AddressSpace implements AutoCloseable {
         return pageTable.laPte(va >>> pageShift);
     }
 
-    /** Reads bytes straight from the frames, with no fault and no migration; for checks in tests and tools. */
+    /**
+     * Reads bytes straight from the frames (or, for file pages not mapped here, the page cache or the file), with no
+     * fault and no migration; for checks in tests and tools.
+     */
     public void peek(long va, byte[] dst) {
         for (int i = 0; i < dst.length; ) {
             long a = va + i;
             long pte = pageTable.laPte(a >>> pageShift);
             int n = (int) Math.min(pageSize - (a & pageMask), dst.length - i);
             int k = Pte.kind(pte);
-            if (k == Pte.KIND_NONE) {
+            Vma vma = k == Pte.KIND_NONE ? findVma(a) : null;
+            if (vma != null && vma.isFile()) {
+                vma.file().peek(vma.fileIndexAt(a, pageShift), (int) (a & pageMask), dst, i, n);
+            } else if (k == Pte.KIND_NONE) {
                 Arrays.fill(dst, i, i + n, (byte) 0);
             } else {
                 long pfn = Pte.pfn(pte);
@@ -636,7 +745,7 @@ public final class AddressSpace implements AutoCloseable {
                 refuseIfPinned(v.start(), v.end());
             }
             Vma[] all = vmas;
-            vmas = new Vma[0];
+            publishVmas(all, new Vma[0]);
             for (Vma v : all) {
                 try (MmuNotifierRange r = invalidateRangeStart(v.start(), v.end(), MmuNotifierEvent.RELEASE, null)) {
                     zap(v.start() >>> pageShift, v.end() >>> pageShift, r.cleared());
@@ -645,8 +754,19 @@ public final class AddressSpace implements AutoCloseable {
             for (Vma v : all) {
                 unclaimDax(all, v.start(), v.end());
             }
+            RuntimeException writeback = null;
+            for (Vma v : all) {
+                try {
+                    writebackUnmapped(all, v.start(), v.end());
+                } catch (java.io.UncheckedIOException e) {
+                    writeback = writeback == null ? e : writeback;
+                }
+            }
             closed = true;
             engine.unregister(this);
+            if (writeback != null) {
+                throw writeback;
+            }
         } finally {
             mmapLock.writeLock().unlock();
         }

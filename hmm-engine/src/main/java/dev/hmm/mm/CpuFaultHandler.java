@@ -70,11 +70,12 @@ final class CpuFaultHandler {
                 doDaxPage(mm, vma, va, vpn, leaf, s, type);
                 return;
             }
-            MemoryNode ram = engine.ram();
-            int idx = ram.allocateOne();
-            if (idx < 0) {
-                throw new OutOfFramesException(ram.name(), va);
+            if (vma.isFile()) {
+                doFilePage(mm, vma, va);
+                return;
             }
+            MemoryNode ram = engine.ram();
+            int idx = engine.allocateRam(va);
             if (ram.store.hasData()) {
                 ram.memory.asSlice(ram.offset(idx), mm.pageSize).fill((byte) 0);
             }
@@ -89,6 +90,24 @@ final class CpuFaultHandler {
             stats.cpuFirstTouch.increment();
         } finally {
             mm.mmapLock.readLock().unlock();
+        }
+    }
+
+    /**
+     * A file page not mapped here yet ({@code filemap_fault}): find it in the page cache (reading it from the file if
+     * needed) and map it by the page cache's pin protocol; a shared page is writable only once dirty, a private one
+     * stays read-only until copied on write. Beyond the end of the file: {@link BusErrorException}.
+     */
+    private void doFilePage(AddressSpace mm, Vma vma, long va) {
+        MappedFile file = vma.file();
+        long index = vma.fileIndexAt(va, mm.pageShift);
+        for (;;) {
+            long e = file.findOrRead(index, va);
+            if (file.install(mm, vma, va, index, e)) {
+                stats.cpuFileFaults.increment();
+                return;
+            }
+            Thread.onSpinWait(); // the page is being locked or moved: look again (findOrRead waits on a lock)
         }
     }
 
@@ -124,6 +143,20 @@ final class CpuFaultHandler {
             }
             long[] leaf = mm.pageTable.leaf(vpn);
             int s = PageTable.slot(vpn);
+            if (type.isWrite() && vma.isFile() && (Pte.isPresent(pte) || Pte.isDevicePrivate(pte))
+                    && Rmap.isFile(engine.node(Pfn.node(Pte.pfn(pte))).table.laRmap(Pfn.index(Pte.pfn(pte))))) {
+                if (vma.shared()) {
+                    return dirtySharedFilePage(leaf, s, pte);
+                }
+                if (Pte.isDevicePrivate(pte)) {
+                    // a private copy is made in RAM: bring the page-cache page back first (hmm_range_fault faults it)
+                    Device owner = engine.deviceOf(engine.node(Pfn.node(Pte.pfn(pte))));
+                    long page = va & ~mm.pageMask;
+                    engine.migrator.toRam(mm, page, page + mm.pageSize, owner);
+                    return false;
+                }
+                return copyOnWrite(mm, vma, va, vpn, leaf, s, pte);
+            }
             if (type.isWrite() && Pte.isDuplicated(pte)) {
                 // break read duplication: every device drops its copy before the CPU entry becomes writable
                 long page = va & ~mm.pageMask;
@@ -138,6 +171,50 @@ final class CpuFaultHandler {
             return n != pte && PageTable.casPte(leaf, s, pte, n);
         } finally {
             mm.mmapLock.readLock().unlock();
+        }
+    }
+
+    /**
+     * The first write to a clean shared file page ({@code do_shared_fault} / {@code page_mkwrite}): the page is marked
+     * dirty before its entry becomes writable, so writeback, which zaps entries before it cleans, never misses a write.
+     */
+    private boolean dirtySharedFilePage(long[] leaf, int s, long pte) {
+        long pfn = Pte.pfn(pte);
+        engine.node(Pfn.node(pfn)).table.updateFlag(Pfn.index(pfn), FrameTable.FLAG_DIRTY, true);
+        return PageTable.casPte(leaf, s, pte, (pte & ~Pte.PROTNONE) | Pte.WRITE | Pte.DIRTY | Pte.ACCESSED);
+    }
+
+    /**
+     * A write to a page-cache page through a private mapping ({@code do_cow_fault} / {@code wp_page_copy}): copy it
+     * into an anonymous RAM frame, pinned while copied so that it cannot move away, and map the copy writable. The
+     * file never sees it. The source holds a transient reference while copied. Returns false: it counts itself.
+     */
+    private boolean copyOnWrite(AddressSpace mm, Vma vma, long va, long vpn, long[] leaf, int s, long pte) {
+        long pfn = Pte.pfn(pte);
+        MemoryNode src = engine.node(Pfn.node(pfn));
+        if (!src.table.tryRef(Pfn.index(pfn))) {
+            return false;
+        }
+        try {
+            if (PageTable.laPte(leaf, s) != pte) {
+                return false;
+            }
+            MemoryNode ram = engine.ram();
+            int copy = engine.allocateRam(va);
+            if (ram.store.hasData()) {
+                MemorySegmentCopy.page(src, Pfn.index(pfn), ram, copy, mm.pageSize);
+            }
+            ram.table.soRmap(copy, Rmap.anon(mm.id(), vpn));
+            ram.table.transition(copy, PageState.ALLOCATED, PageState.MAPPED);
+            long n = Pte.present(Pfn.of(ram.id(), copy), Pte.WRITE | Pte.DIRTY | Pte.ACCESSED);
+            if (!PageTable.casPte(leaf, s, pte, n)) {
+                ram.releaseOne(copy, PageState.MAPPED);
+                return false;
+            }
+            stats.cpuCowFaults.increment();
+            return false; // counted here, as a copy-on-write fault, not as a write-protect one
+        } finally {
+            src.table.unref(Pfn.index(pfn));
         }
     }
 

@@ -371,7 +371,8 @@ public final class Device implements AutoCloseable {
 
     /**
      * Whether a mirror entry allows an access: present or exclusive; writable for writes and atomics; an atomic on a
-     * RAM page reached remotely needs device exclusivity (the CPU could race it otherwise).
+     * RAM page reached remotely needs device exclusivity (the CPU could race it otherwise), or, for a page-cache page,
+     * an entry marked for atomics over the link ({@link Pte#LINK_ATOMIC}).
      */
     static boolean usable(long e, AccessType type) {
         int k = Pte.kind(e);
@@ -382,7 +383,7 @@ public final class Device implements AutoCloseable {
             return false;
         }
         return type != AccessType.ATOMIC || k == Pte.KIND_EXCLUSIVE || (e & Pte.REMOTE) == 0
-                || Pfn.node(Pte.pfn(e)) != 0;
+                || Pfn.node(Pte.pfn(e)) != 0 || (e & Pte.LINK_ATOMIC) != 0;
     }
 
     /**

@@ -50,6 +50,9 @@ final class FaultBatch {
     private final long[] mapMask;
     private final long[] errorMask;
     private final long[] dupMask;
+    /** Page-cache pages in RAM that an atomic reaches over the link (make_device_exclusive takes anonymous only). */
+    private final long[] linkAtomicMask;
+    private final BusErrorException[] busErrors;
 
     FaultBatch(Device device, HmmEngine engine, FaultServiceConfig config, MpscArrayQueue<FaultRecord> queue) {
         this.device = device;
@@ -72,6 +75,8 @@ final class FaultBatch {
         this.mapMask = new long[words];
         this.errorMask = new long[words];
         this.dupMask = new long[words];
+        this.linkAtomicMask = new long[words];
+        this.busErrors = new BusErrorException[blockPages];
     }
 
     /** Records drained but not yet serviced (carried over by a flush). */
@@ -178,6 +183,8 @@ final class FaultBatch {
         Arrays.fill(mapMask, 0L);
         Arrays.fill(errorMask, 0L);
         Arrays.fill(dupMask, 0L);
+        Arrays.fill(linkAtomicMask, 0L);
+        Arrays.fill(busErrors, null);
         boolean migrate = false;
         boolean duplicate = false;
         boolean map = false;
@@ -195,14 +202,28 @@ final class FaultBatch {
                 set(errorMask, off); // fatal: nothing is moved for an access that is not allowed
                 continue;
             }
+            long pte = mm.pte(va);
+            if (vma.isFile() && Pte.isNone(pte)) {
+                // a file page not mapped here yet: fault it into the page cache and this mapping first, so that it
+                // can migrate (migrate_vma cannot populate file holes)
+                try {
+                    engine.cpuFaults.handle(mm, va, va >>> pageShift, Pte.NONE, AccessType.READ);
+                } catch (BusErrorException e) {
+                    set(errorMask, off);
+                    busErrors[off] = e;
+                    continue;
+                }
+                pte = mm.pte(va);
+            }
             set(mapMask, off);
             map = true;
-            long pte = mm.pte(va);
             int kind = Pte.kind(pte);
             boolean here = (kind == Pte.KIND_PRESENT || kind == Pte.KIND_DEVICE_PRIVATE)
                     && Pfn.node(Pte.pfn(pte)) == nodeId;
+            // make_device_exclusive takes anonymous pages only: atomics on file pages migrate them instead
             boolean exclusivePath = access == AccessType.ATOMIC && (kind == Pte.KIND_EXCLUSIVE
-                    || (config.exclusiveAtomics() && kind == Pte.KIND_PRESENT && Pfn.node(Pte.pfn(pte)) == 0));
+                    || (config.exclusiveAtomics() && vma.isAnonymous() && kind == Pte.KIND_PRESENT
+                            && Pfn.node(Pte.pfn(pte)) == 0));
             boolean dupPath = config.readDuplication() && !access.isWrite() && kind == Pte.KIND_PRESENT
                     && Pfn.node(Pte.pfn(pte)) == 0 && !Pte.isProtNone(pte) && vma.isAnonymous();
             if (dupPath) {
@@ -245,8 +266,9 @@ final class FaultBatch {
                 int off = (int) ((r.va >>> pageShift) - firstVpn);
                 if (test(errorMask, off)) {
                     Vma vma = mm.findVma(r.va);
-                    r.error = new SegmentationFaultException(r.va, "device " + device.name() + ": " + r.access
-                            + (vma == null ? " with no mapping" : " of " + vma.prot() + " mapping " + vma));
+                    r.error = busErrors[off] != null ? busErrors[off]
+                            : new SegmentationFaultException(r.va, "device " + device.name() + ": " + r.access
+                                    + (vma == null ? " with no mapping" : " of " + vma.prot() + " mapping " + vma));
                 }
             }
         }
@@ -298,7 +320,11 @@ final class FaultBatch {
                         // anonymous memory needs no dirty tracking: a read fault maps it writable if the CPU may
                         // write it, saving the write-protect fault a later device write would take
                         boolean write = ACCESS[spanAccess[off]].isWrite() || (vma != null && vma.isAnonymous());
-                        mirror.program(va, Device.mirrorEntry(o, write, nodeId));
+                        long me = Device.mirrorEntry(o, write, nodeId);
+                        if (test(linkAtomicMask, off) && (me & Pte.REMOTE) != 0 && Pte.isPresent(me)) {
+                            me |= Pte.LINK_ATOMIC;
+                        }
+                        mirror.program(va, me);
                     }
                 }
             } finally {
@@ -424,7 +450,14 @@ final class FaultBatch {
             long o = pfns[off - lo];
             if ((o & HmmRange.PFN_VALID) != 0 && (o & (HmmRange.PFN_DEVICE_PRIVATE | HmmRange.PFN_EXCLUSIVE)) == 0
                     && Pfn.node(HmmRange.pfn(o)) == 0) {
-                changed |= engine.makeDeviceExclusive(mm, blockVa + ((long) off << pageShift), device);
+                long va = blockVa + ((long) off << pageShift);
+                if (engine.makeDeviceExclusive(mm, va, device)) {
+                    changed = true;
+                } else {
+                    // a page-cache page that did not move here: make_device_exclusive refuses file folios
+                    // (-EOPNOTSUPP in Linux), so the atomic goes over the link, as system-scope atomics do
+                    set(linkAtomicMask, off);
+                }
             }
         }
         return changed;

@@ -21,11 +21,14 @@ import java.lang.invoke.VarHandle;
  *
  * State word:
  * <pre>
- *  31                                   8 7        4 3      0
- * +--------------------------------------+----------+--------+
- * |            pin count (24 bits)        |  flags   | state  |
- * +--------------------------------------+----------+--------+
+ *  31               20 19              8 7        4 3      0
+ * +-------------------+-----------------+----------+--------+
+ * | transient refs(12)|  pin count (12) |  flags   | state  |
+ * +-------------------+-----------------+----------+--------+
  *  flags: bit 4 PG_dirty (file pages: data newer than the file)
+ *  pins: long-term ({@code pin_user_pages}, a device holding pages for DMA): isolation reports PINNED
+ *  transient refs: a fault mapping a page-cache page holds one for a moment ({@code folio_get}): isolation reports
+ *  BUSY, and the migration is simply retried later
  * </pre>
  * Every state change is one CAS on this word ({@link #tryTransition}); the flags and pins change by CAS on the same
  * word, so a transition can require "no pins" atomically (isolation) and a pin can require "MAPPED" atomically.
@@ -35,7 +38,10 @@ public final class FrameTable {
     static final int FLAG_DIRTY = 1 << 4;
     static final int PIN_SHIFT = 8;
     static final int PIN_ONE = 1 << PIN_SHIFT;
-    static final int MAX_PINS = (1 << (32 - PIN_SHIFT - 1)) - 1;
+    static final int MAX_PINS = (1 << 12) - 1;
+    static final int REF_SHIFT = 20;
+    static final int REF_ONE = 1 << REF_SHIFT;
+    static final int MAX_REFS = (1 << 11) - 1;
 
     private static final VarHandle INT = MethodHandles.arrayElementVarHandle(int[].class);
     private static final VarHandle LONG = MethodHandles.arrayElementVarHandle(long[].class);
@@ -96,7 +102,11 @@ public final class FrameTable {
     }
 
     static int pinsOf(int word) {
-        return word >>> PIN_SHIFT;
+        return (word >>> PIN_SHIFT) & MAX_PINS;
+    }
+
+    static int refsOf(int word) {
+        return word >>> REF_SHIFT;
     }
 
     PageState state(int i) {
@@ -154,6 +164,9 @@ public final class FrameTable {
             if (pinsOf(w) != 0) {
                 return ISOLATE_PINNED;
             }
+            if (refsOf(w) != 0) {
+                return ISOLATE_BUSY;
+            }
             if (casState(i, w, (w & ~STATE_MASK) | PageState.ISOLATED.ordinal())) {
                 return ISOLATED;
             }
@@ -184,6 +197,31 @@ public final class FrameTable {
                         + stateOf(w) + ")");
             }
             if (casState(i, w, w - PIN_ONE)) {
+                return;
+            }
+        }
+    }
+
+    /** Takes a transient reference: MAPPED|r -&gt; MAPPED|r+1. False if the frame is not MAPPED. */
+    boolean tryRef(int i) {
+        for (;;) {
+            int w = laState(i);
+            if ((w & STATE_MASK) != PageState.MAPPED.ordinal() || refsOf(w) >= MAX_REFS) {
+                return false;
+            }
+            if (casState(i, w, w + REF_ONE)) {
+                return true;
+            }
+        }
+    }
+
+    void unref(int i) {
+        for (;;) {
+            int w = laState(i);
+            if (refsOf(w) == 0) {
+                throw new IllegalStateException("frame " + Pfn.toString(pfn(i)) + ": unref without a reference");
+            }
+            if (casState(i, w, w - REF_ONE)) {
                 return;
             }
         }

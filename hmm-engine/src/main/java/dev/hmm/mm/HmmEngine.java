@@ -28,6 +28,8 @@ public final class HmmEngine implements AutoCloseable {
     private final MemoryNode ram;
     private final List<Device> devices = new CopyOnWriteArrayList<>();
     private volatile AddressSpace[] spaces = new AddressSpace[16];
+    private volatile MappedFile[] files = new MappedFile[8];
+    private int nextFileId = 1; // guarded by this
     private int nextSpaceId = 1; // guarded by this
     private int nextNodeId = 1; // guarded by this
     private volatile boolean closed;
@@ -165,6 +167,108 @@ public final class HmmEngine implements AutoCloseable {
         return mm;
     }
 
+    /**
+     * Opens a file for mapping ({@link AddressSpace#mmapFile}); its page cache lives until {@link MappedFile#close}
+     * (or engine close, which writes every dirty page back).
+     *
+     * @throws java.nio.file.NoSuchFileException, java.nio.file.AccessDeniedException and other I/O errors, naming
+     *     the file
+     */
+    public synchronized MappedFile openFile(java.nio.file.Path path, boolean writable) throws java.io.IOException {
+        checkOpen();
+        int id = nextFileId++;
+        if (id >= Rmap.MAX_SPACES) {
+            throw new IllegalStateException("at most " + Rmap.MAX_SPACES + " files");
+        }
+        MappedFile f = new MappedFile(this, id, path, writable);
+        MappedFile[] cur = files;
+        cur = id >= cur.length ? Arrays.copyOf(cur, Math.max(id + 1, cur.length * 2)) : cur.clone();
+        cur[id] = f;
+        files = cur;
+        return f;
+    }
+
+    /** The open file with this id, or null (reverse-map lookups). */
+    MappedFile file(int id) {
+        MappedFile[] f = files;
+        return id < f.length ? f[id] : null;
+    }
+
+    /** Files open now. */
+    List<MappedFile> openFiles() {
+        List<MappedFile> l = new ArrayList<>();
+        for (MappedFile f : files) {
+            if (f != null && !f.isClosed()) {
+                l.add(f);
+            }
+        }
+        return l;
+    }
+
+    synchronized void unregister(MappedFile f) {
+        MappedFile[] cur = files.clone();
+        if (f.id() < cur.length && cur[f.id()] == f) {
+            cur[f.id()] = null;
+            files = cur;
+        }
+    }
+
+    /** The device owning a device node. */
+    Device deviceOf(MemoryNode node) {
+        for (Device d : devices) {
+            if (d.node() == node) {
+                return d;
+            }
+        }
+        throw new IllegalArgumentException("no device owns node " + node);
+    }
+
+    /**
+     * Allocates one RAM frame for a fault at {@code va}; under RAM pressure clean page-cache pages are dropped first
+     * (dirty ones written back). Throws {@link OutOfFramesException} ({@code VM_FAULT_OOM}) if nothing can be freed.
+     */
+    int allocateRam(long va) {
+        int[] one = new int[1];
+        if (allocateRam(one, 0, 1) == 1) {
+            return one[0];
+        }
+        throw new OutOfFramesException(ram.name(), va);
+    }
+
+    /**
+     * Allocates up to {@code n} RAM frames into {@code out[from..]}. Under RAM pressure clean page-cache pages are
+     * dropped (dirty ones written back), retrying a bounded number of times: pages locked by writeback or migration
+     * at this moment may be free to drop a moment later (Linux retries direct reclaim the same way before OOM).
+     *
+     * @return frames allocated; 0 only when nothing could be freed
+     */
+    int allocateRam(int[] out, int from, int n) {
+        int got = ram.allocate(out, from, n);
+        if (got > 0 || openFiles().isEmpty()) {
+            return got;
+        }
+        dev.hmm.concurrent.Backoff backoff = new dev.hmm.concurrent.Backoff();
+        for (int attempt = 0; attempt < 200 && got == 0; attempt++) {
+            shrinkPageCache(Math.max(n, 16));
+            got = ram.allocate(out, from, n);
+            if (got == 0) {
+                backoff.idle();
+            }
+        }
+        return got;
+    }
+
+    /** Page-cache reclaim of RAM: drops up to {@code want} clean (or written-back) file pages. */
+    int shrinkPageCache(int want) {
+        int freed = 0;
+        for (MappedFile f : files) {
+            if (f != null && !f.isClosed() && freed < want) {
+                freed += f.shrink(want - freed);
+            }
+        }
+        return freed;
+    }
+
     /** The address space with this id, or null (reverse-map lookups). */
     AddressSpace space(int id) {
         AddressSpace[] s = spaces;
@@ -221,7 +325,8 @@ public final class HmmEngine implements AutoCloseable {
      * Makes the RAM page at {@code va} device-exclusive to {@code device} ({@code make_device_exclusive}): the page is
      * first brought to RAM if needed (fault, migration back), every mirror drops it, the CPU entry becomes an exclusive
      * entry naming the holder, and the TLB is flushed so no CPU accessor still uses the old entry. A CPU touch later
-     * revokes it. Returns false if the page cannot be made exclusive (it lives in memory that never moves to RAM).
+     * revokes it. Returns false if the page cannot be made exclusive: it lives in memory that never moves to RAM, or
+     * it is a page-cache page (Linux's {@code make_device_exclusive} takes anonymous folios only: {@code -EOPNOTSUPP}).
      */
     boolean makeDeviceExclusive(AddressSpace mm, long va, Device device) {
         long page = va & ~mm.pageMask;
@@ -241,15 +346,30 @@ public final class HmmEngine implements AutoCloseable {
                     continue;
                 }
                 if (node.type() != MemoryType.SYSTEM_RAM) {
-                    return false;
+                    return false; // never moves to RAM
                 }
-                try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize,
-                        MmuNotifierEvent.EXCLUSIVE, device.owner())) {
-                    long ex = Pte.exclusive(Pte.pfn(pte), device.node().id(), Pte.flags(pte));
-                    if (PageTable.casPte(leaf, s, pte, ex)) {
-                        tlb.flush();
-                        return true;
+                // a transient reference (folio_get) keeps the frame from being dropped and reused while its reverse
+                // map is checked and the entry replaced: a page-cache page freed and read again into the same frame
+                // must not pass for an anonymous one
+                int frame = Pfn.index(Pte.pfn(pte));
+                if (!node.table.tryRef(frame)) {
+                    Thread.onSpinWait(); // being moved or freed: look again
+                    continue;
+                }
+                try {
+                    if (Rmap.isFile(node.table.laRmap(frame))) {
+                        return false; // anonymous folios only, as in Linux (-EOPNOTSUPP)
                     }
+                    try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize,
+                            MmuNotifierEvent.EXCLUSIVE, device.owner())) {
+                        long ex = Pte.exclusive(Pte.pfn(pte), device.node().id(), Pte.flags(pte));
+                        if (PageTable.casPte(leaf, s, pte, ex)) {
+                            tlb.flush();
+                            return true;
+                        }
+                    }
+                } finally {
+                    node.table.unref(frame);
                 }
                 continue;
             }
@@ -306,6 +426,16 @@ public final class HmmEngine implements AutoCloseable {
                     mm.close();
                 } catch (RuntimeException e) {
                     errors.add(e);
+                }
+            }
+        }
+        for (MappedFile f : files) {
+            if (f != null && !f.isClosed()) {
+                try {
+                    f.close(); // dirty pages go to the file; a failure is reported, not swallowed
+                } catch (java.io.IOException | RuntimeException e) {
+                    errors.add(e instanceof RuntimeException re ? re : new java.io.UncheckedIOException(
+                            (java.io.IOException) e));
                 }
             }
         }

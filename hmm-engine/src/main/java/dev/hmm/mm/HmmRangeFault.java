@@ -125,8 +125,16 @@ final class HmmRangeFault {
      * A write fault marks the CPU entry accessed and dirty (as {@code handle_mm_fault} with {@code FAULT_FLAG_WRITE}
      * would), so that the device's writes through its mirror are accounted to the page. False if the entry changed.
      */
-    private static boolean markWritten(long[] leaf, int s, long pte) {
+    private boolean markWritten(long[] leaf, int s, long pte) {
         long want = pte | Pte.ACCESSED | Pte.DIRTY;
-        return want == pte || PageTable.casPte(leaf, s, pte, want);
+        if (want == pte) {
+            return true;
+        }
+        long pfn = Pte.pfn(pte);
+        MemoryNode node = engine.node(Pfn.node(pfn));
+        if (Rmap.isFile(node.table.laRmap(Pfn.index(pfn)))) {
+            node.table.updateFlag(Pfn.index(pfn), FrameTable.FLAG_DIRTY, true); // the page first, as page_mkwrite
+        }
+        return PageTable.casPte(leaf, s, pte, want);
     }
 }

@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.LongAdder;
  *  hmm.migrate.results            result=&lt;MigrateResult key&gt;   per-page outcome of every migration request
  *  hmm.migrate.batch.pages        -                            pages per copy-engine batch (distribution)
  *  hmm.copy.time                  -                            time in copy-engine calls (timer)
- *  hmm.faults.cpu                 kind=first_touch|device_private|write_protect   CPU faults
+ *  hmm.faults.cpu                 kind=first_touch|device_private|write_protect|file|copy_on_write   CPU faults
  *  hmm.faults.device              -                            device faults (a device access that missed)
  *  hmm.migration.waits            -                            accesses that slept on a migration entry
  *  hmm.tlb.flushes                -                            TLB shootdowns (grace periods)
@@ -44,6 +44,11 @@ import java.util.concurrent.atomic.LongAdder;
  *  hmm.lru.lost_hints             -                            access hints dropped by the striped buffer
  *  hmm.duplicates.dropped         -                            read-duplicated device copies dropped without a copy
  *  hmm.duplicates.created         -                            read-only device copies made (read duplication)
+ *  hmm.file.read.pages            -                            file pages read into the page cache
+ *  hmm.file.writeback.pages       -                            dirty file pages written back (sync, unmap, eviction, close)
+ *  hmm.file.dropped.clean         -                            clean page-cache pages dropped under memory pressure
+ *  hmm.file.truncated.pages       -                            cached pages dropped by truncation
+ *  hmm.file.writeback.errors      -                            dirty pages kept (not dropped) after a failed write
  *  hmm.frames.free                node=&lt;name&gt;                  free frames per node (gauge)
  * </pre>
  */
@@ -56,6 +61,8 @@ public final class HmmStats {
     final LongAdder cpuFirstTouch = new LongAdder();
     final LongAdder cpuDevicePrivate = new LongAdder();
     final LongAdder cpuWriteProtect = new LongAdder();
+    final LongAdder cpuFileFaults = new LongAdder();
+    final LongAdder cpuCowFaults = new LongAdder();
     final LongAdder deviceFaults = new LongAdder();
     final LongAdder remoteAccesses = new LongAdder();
     final LongAdder copyNanos = new LongAdder();
@@ -76,6 +83,11 @@ public final class HmmStats {
     final LongAdder lruLostHints = new LongAdder();
     final LongAdder droppedDuplicates = new LongAdder();
     final LongAdder duplicatesCreated = new LongAdder();
+    final LongAdder fileReadPages = new LongAdder();
+    final LongAdder writebackPages = new LongAdder();
+    final LongAdder droppedCleanPages = new LongAdder();
+    final LongAdder truncatedPages = new LongAdder();
+    final LongAdder writebackErrors = new LongAdder();
 
     private final MeterRegistry registry;
     private final DistributionSummary batchPages;
@@ -105,6 +117,8 @@ public final class HmmStats {
         counter("hmm.faults.cpu", Tags.of("kind", "first_touch"), cpuFirstTouch, "CPU faults");
         counter("hmm.faults.cpu", Tags.of("kind", "device_private"), cpuDevicePrivate, "CPU faults");
         counter("hmm.faults.cpu", Tags.of("kind", "write_protect"), cpuWriteProtect, "CPU faults");
+        counter("hmm.faults.cpu", Tags.of("kind", "file"), cpuFileFaults, "CPU faults");
+        counter("hmm.faults.cpu", Tags.of("kind", "copy_on_write"), cpuCowFaults, "CPU faults");
         counter("hmm.faults.device", Tags.empty(), deviceFaults, "device faults");
         counter("hmm.remote.accesses", Tags.empty(), remoteAccesses, "device accesses served in place, over the link");
         FunctionCounter.builder("hmm.migration.waits", waits, PageWaitTable::waitCount)
@@ -123,6 +137,11 @@ public final class HmmStats {
         counter("hmm.lru.lost_hints", Tags.empty(), lruLostHints, "LRU access hints dropped under contention");
         counter("hmm.duplicates.dropped", Tags.empty(), droppedDuplicates, "read-duplicated copies dropped");
         counter("hmm.duplicates.created", Tags.empty(), duplicatesCreated, "read-only device copies made");
+        counter("hmm.file.read.pages", Tags.empty(), fileReadPages, "file pages read into the page cache");
+        counter("hmm.file.writeback.pages", Tags.empty(), writebackPages, "dirty file pages written back");
+        counter("hmm.file.dropped.clean", Tags.empty(), droppedCleanPages, "clean page-cache pages dropped");
+        counter("hmm.file.truncated.pages", Tags.empty(), truncatedPages, "cached pages dropped by truncation");
+        counter("hmm.file.writeback.errors", Tags.empty(), writebackErrors, "dirty pages kept after a failed write");
         for (MigrateResult r : MigrateResult.values()) {
             if (r != MigrateResult.MIGRATED) {
                 counter("hmm.eviction.skips", Tags.of("reason", r.key()), evictionSkips[r.ordinal()],
@@ -222,7 +241,8 @@ public final class HmmStats {
     }
 
     public long cpuFaults() {
-        return cpuFirstTouch.sum() + cpuDevicePrivate.sum() + cpuWriteProtect.sum();
+        return cpuFirstTouch.sum() + cpuDevicePrivate.sum() + cpuWriteProtect.sum() + cpuFileFaults.sum()
+                + cpuCowFaults.sum();
     }
 
     public long cpuFirstTouchFaults() {
@@ -231,6 +251,14 @@ public final class HmmStats {
 
     public long cpuDevicePrivateFaults() {
         return cpuDevicePrivate.sum();
+    }
+
+    public long cpuFileFaults() {
+        return cpuFileFaults.sum();
+    }
+
+    public long cpuCowFaults() {
+        return cpuCowFaults.sum();
     }
 
     public long cpuWriteProtectFaults() {
@@ -291,6 +319,26 @@ public final class HmmStats {
 
     public long lruLostHints() {
         return lruLostHints.sum();
+    }
+
+    public long fileReadPages() {
+        return fileReadPages.sum();
+    }
+
+    public long writebackPages() {
+        return writebackPages.sum();
+    }
+
+    public long droppedCleanPages() {
+        return droppedCleanPages.sum();
+    }
+
+    public long truncatedPages() {
+        return truncatedPages.sum();
+    }
+
+    public long writebackErrors() {
+        return writebackErrors.sum();
     }
 
     public long duplicatesCreated() {

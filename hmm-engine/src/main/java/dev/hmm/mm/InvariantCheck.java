@@ -54,6 +54,9 @@ public final class InvariantCheck {
         for (MemoryNode n : nodes) {
             seen[n.id()] = new BitSet(n.frames());
         }
+        for (MappedFile f : engine.openFiles()) {
+            checkPageCache(f, seen);
+        }
         for (AddressSpace mm : spaces) {
             if (!mm.isClosed()) {
                 checkSpace(mm, seen);
@@ -110,6 +113,16 @@ public final class InvariantCheck {
                     violation(where + ": frame " + Pfn.toString(pfn) + " is " + st + ", expected MAPPED");
                 }
                 long rmap = node.table.laRmap(idx);
+                if (Rmap.isFile(rmap)) {
+                    Vma vma = mm.findVma(va);
+                    long index = vma == null || !vma.isFile() ? -1 : vma.fileIndexAt(va, mm.pageShift);
+                    if (index < 0 || rmap != Rmap.file(vma.file().id(), index)
+                            || Pte.pfn(vma.file().entry(index)) != pfn) {
+                        violation(where + ": maps page-cache frame " + Pfn.toString(pfn)
+                                + " that is not this file page's cache entry");
+                    }
+                    continue; // several mappings may share it; the page cache walk counted it once
+                }
                 if (!Rmap.isFile(rmap) && rmap != Rmap.anon(mm.id(), vpn)) {
                     violation(where + ": reverse map of " + Pfn.toString(pfn) + " is " + Long.toHexString(rmap)
                             + ", expected this page");
@@ -120,6 +133,39 @@ public final class InvariantCheck {
                     }
                     seen[nodeId].set(idx);
                 }
+            }
+        });
+    }
+
+    private void checkPageCache(MappedFile f, BitSet[] seen) {
+        f.cache.forEachLeaf((base, leaf) -> {
+            for (int s = 0; s < leaf.length; s++) {
+                long e = PageTable.laPte(leaf, s);
+                if (e == Pte.NONE) {
+                    continue;
+                }
+                long index = base + s;
+                String where = f.path().getFileName() + " page " + index + " " + Pte.toString(e);
+                if (Pte.isMigration(e)) {
+                    violation(where + ": page cache entry locked at quiescence");
+                    continue;
+                }
+                long pfn = Pte.pfn(e);
+                MemoryNode node = engine.node(Pfn.node(pfn));
+                int idx = Pfn.index(pfn);
+                if (node.table.state(idx) != PageState.MAPPED) {
+                    violation(where + ": cached frame is " + node.table.state(idx));
+                }
+                if (node.table.laRmap(idx) != Rmap.file(f.id(), index)) {
+                    violation(where + ": cached frame's reverse map is not this page");
+                }
+                if (Pte.isDevicePrivate(e) != (node.type() == MemoryType.DEVICE_PRIVATE)) {
+                    violation(where + ": cache entry kind does not match " + node.type());
+                }
+                if (seen[node.id()].get(idx)) {
+                    violation(where + ": frame cached twice");
+                }
+                seen[node.id()].set(idx);
             }
         });
     }
@@ -157,6 +203,16 @@ public final class InvariantCheck {
                     continue;
                 }
                 boolean sameFrame = k != Pte.KIND_NONE && k != Pte.KIND_MIGRATION && Pte.pfn(cpu) == Pte.pfn(e);
+                if (k == Pte.KIND_NONE) {
+                    // a file page the device mapped while this mapping's entry was zapped: the cache must agree
+                    Vma vma = mm.findVma(va);
+                    sameFrame = vma != null && vma.isFile()
+                            && Pte.pfn(vma.file().entry(vma.fileIndexAt(va, mm.pageShift))) == Pte.pfn(e)
+                            && !Pte.isWrite(e);
+                    if (sameFrame) {
+                        continue;
+                    }
+                }
                 if (!sameFrame) {
                     violation(where + ": stale mirror entry");
                     continue;
@@ -184,13 +240,13 @@ public final class InvariantCheck {
             switch (st) {
                 case FREE -> {
                     free++;
-                    if (FrameTable.pinsOf(w) != 0) {
-                        violation(n.name() + " frame " + i + ": FREE with pins");
+                    if (FrameTable.pinsOf(w) != 0 || FrameTable.refsOf(w) != 0) {
+                        violation(n.name() + " frame " + i + ": FREE with pins or references");
                     }
                 }
                 case MAPPED -> {
                     mapped++;
-                    if (!referenced.get(i) && !Rmap.isFile(n.table.laRmap(i))) {
+                    if (!referenced.get(i)) {
                         violation(n.name() + " frame " + i + ": MAPPED but no entry names it (leaked)");
                     }
                 }

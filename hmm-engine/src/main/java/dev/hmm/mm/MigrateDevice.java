@@ -29,6 +29,10 @@ final class MigrateDevice {
     private record Victim(int slotInBatch, int frame, AddressSpace mm, long vpn, long[] leaf, int slot, long mig) {
     }
 
+    /** One collected page-cache page (locked in its cache, isolated, unmapped). */
+    private record FileVictim(int slotInBatch, int frame, MappedFile file, long index, long entry) {
+    }
+
     /**
      * Evicts {@code frames[0..n)} of {@code device} to RAM.
      *
@@ -42,9 +46,14 @@ final class MigrateDevice {
         List<MmuNotifierRange> ranges = new ArrayList<>();
         int[] drops = new int[n];
         int ndrops = 0;
+        List<FileVictim> fileVictims = new ArrayList<>();
         boolean flush = false;
         try {
             for (int k = 0; k < n; k++) {
+                if (collectFile(node, frames[k], k, fileVictims, ranges, lru)) {
+                    results[k] = null; // decided after the flush
+                    continue;
+                }
                 if (dropDuplicate(device, node, frames[k])) {
                     drops[ndrops++] = frames[k]; // a clean copy: dropped, nothing to copy back
                     results[k] = MigrateResult.MIGRATED;
@@ -53,7 +62,7 @@ final class MigrateDevice {
                 results[k] = collect(device, node, frames[k], k, victims, ranges, lru);
                 flush |= !ranges.isEmpty() && ranges.get(ranges.size() - 1).cleared();
             }
-            if (flush || !victims.isEmpty() || ndrops > 0) {
+            if (flush || !victims.isEmpty() || ndrops > 0 || !fileVictims.isEmpty()) {
                 engine.tlb.flush();
             }
         } finally {
@@ -66,12 +75,13 @@ final class MigrateDevice {
             node.release(drops, 0, ndrops, PageState.MAPPED);
             engine.stats.droppedDuplicates.add(ndrops);
         }
+        int dropped = ndrops + dropFiles(node, fileVictims, results, lru);
         if (victims.isEmpty()) {
-            return ndrops;
+            return dropped;
         }
         MemoryNode ram = engine.ram();
         int[] dst = new int[victims.size()];
-        int got = ram.allocate(dst, 0, dst.length);
+        int got = engine.allocateRam(dst, 0, dst.length);
         CopyBatch copy = new CopyBatch(victims.size());
         copy.reset(node.store, ram.store);
         for (int v = 0; v < got; v++) {
@@ -112,7 +122,7 @@ final class MigrateDevice {
         if (evicted > 0) {
             engine.stats.recordMigrated(false, evicted, (long) evicted * node.pageSize());
         }
-        return evicted + ndrops;
+        return evicted + dropped;
     }
 
     private static void install(Victim vic, long entry) {
@@ -120,6 +130,55 @@ final class MigrateDevice {
             throw new IllegalStateException("migration entry changed under its owner at 0x"
                     + Long.toHexString(vic.vpn() << vic.mm().pageShift));
         }
+    }
+
+    /**
+     * A page-cache page on the device: locked in its file's cache, isolated, every mapping zapped (the reclaim path
+     * of file pages, found through the LRU surrogate: the frame's reverse map names (file, index)). False if the frame
+     * is not a file page.
+     */
+    private boolean collectFile(MemoryNode node, int frame, int k, List<FileVictim> out,
+            List<MmuNotifierRange> ranges, LruEvents lru) {
+        long rmap = node.table.laRmap(frame);
+        if (!Rmap.isFile(rmap)) {
+            return false;
+        }
+        MappedFile file = engine.file(Rmap.space(rmap));
+        long index = Rmap.key(rmap);
+        long pfn = Pfn.of(node.id(), frame);
+        long ce = file == null ? Pte.NONE : file.entry(index);
+        if (file == null || Pte.pfn(ce) != pfn || node.table.pins(frame) > 0 || !file.lock(index, ce)) {
+            return false; // left to the anon path, which reports it busy
+        }
+        if (node.table.tryIsolate(frame) != FrameTable.ISOLATED) {
+            file.unlock(index, pfn, ce);
+            return false;
+        }
+        file.unmapAll(index, pfn, ranges, MmuNotifierEvent.MIGRATE, false, null);
+        lru.remove(node, frame);
+        out.add(new FileVictim(k, frame, file, index, ce));
+        return true;
+    }
+
+    /** Clean page-cache pages are dropped; dirty ones are written back first (through the device's copy engine). */
+    private int dropFiles(MemoryNode node, List<FileVictim> victims, MigrateResult[] results, LruEvents lru) {
+        int dropped = 0;
+        for (FileVictim v : victims) {
+            long pfn = Pfn.of(node.id(), v.frame());
+            if (v.file().dropLocked(v.index(), pfn)) {
+                v.file().unlock(v.index(), pfn, Pte.NONE);
+                node.releaseOne(v.frame(), PageState.ISOLATED);
+                results[v.slotInBatch()] = MigrateResult.MIGRATED;
+                dropped++;
+            } else {
+                node.table.transition(v.frame(), PageState.ISOLATED, PageState.MAPPED);
+                lru.insert(node, v.frame());
+                v.file().unlock(v.index(), pfn, v.entry());
+                results[v.slotInBatch()] = MigrateResult.COPY_FAILED; // the write failed: the page stays, dirty
+            }
+        }
+        lru.publish();
+        return dropped;
     }
 
     /** A read-duplicate victim: the mirror holding it drops it (no copy: the RAM original is valid). */
@@ -175,7 +234,11 @@ final class MigrateDevice {
             return MigrateResult.BUSY;
         }
         int r = t.tryIsolate(frame);
-        if (r != FrameTable.ISOLATED) {
+        boolean reused = r == FrameTable.ISOLATED && t.laRmap(frame) != rmap; // ABA: freed and reused meanwhile
+        if (reused) {
+            t.transition(frame, PageState.ISOLATED, PageState.MAPPED);
+        }
+        if (r != FrameTable.ISOLATED || reused) {
             if (!PageTable.casPte(leaf, slot, mig, pte)) {
                 throw new IllegalStateException("migration entry changed under its owner at 0x" + Long.toHexString(va));
             }

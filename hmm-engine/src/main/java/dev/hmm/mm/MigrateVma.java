@@ -50,6 +50,8 @@ public final class MigrateVma {
     private final FrameRelease srcFree;
     private final FrameRelease dstFree;
     private final LruEvents lruEvents = new LruEvents();
+    /** Invalidations opened by setup, closed after its TLB flush. */
+    private final java.util.List<MmuNotifierRange> ranges = new java.util.ArrayList<>(2);
 
     private AddressSpace mm;
     private long start;
@@ -126,7 +128,6 @@ public final class MigrateVma {
         try {
             // Mirrors drop their entries first (MMU_NOTIFY_MIGRATE): one invalidation per run of selected pages,
             // all open until the single TLB flush after the walk, as the kernel brackets its collect walk.
-            java.util.List<MmuNotifierRange> ranges = new java.util.ArrayList<>(2);
             try {
                 boolean flush = false;
                 for (int i = 0; i < npages; ) {
@@ -150,9 +151,7 @@ public final class MigrateVma {
                 }
                 lruEvents.publish();
             } finally {
-                for (MmuNotifierRange r : ranges) {
-                    r.close();
-                }
+                MappedFile.closeAll(ranges);
             }
         } catch (RuntimeException | Error e) {
             finalizeMigration();
@@ -248,6 +247,10 @@ public final class MigrateVma {
         long pfn = Pte.pfn(pte);
         MemoryNode node = engine.node(Pfn.node(pfn));
         int idx = Pfn.index(pfn);
+        long rmap = node.table.laRmap(idx);
+        if (Rmap.isFile(rmap)) {
+            return collectFilePage(i, pte, node, idx, rmap);
+        }
         if (node.table.pins(idx) > 0) {
             return MigrateResult.PINNED;
         }
@@ -262,9 +265,51 @@ public final class MigrateVma {
             restoreEntry(leaf, s, mig, pte);
             return r == FrameTable.ISOLATE_PINNED ? MigrateResult.PINNED : MigrateResult.BUSY;
         }
+        if (node.table.laRmap(idx) != rmap) {
+            // ABA: the frame was freed and reused (a page-cache page read again into it, mapped here with the same
+            // entry) between the reverse-map read and the isolation; only now is it stable. Let go: a file page
+            // must be collected under its page-cache lock.
+            node.table.transition(idx, PageState.ISOLATED, PageState.MAPPED);
+            restoreEntry(leaf, s, mig, pte);
+            return MigrateResult.BUSY;
+        }
         src[i] = MigratePfn.of(pfn) | MigratePfn.MIGRATE | (Pte.isWrite(pte) ? MigratePfn.WRITE : 0);
         cpages++;
         lruEvents.remove(node, idx); // isolate_lru_page: an isolated device frame leaves its LRU
+        return null;
+    }
+
+    /**
+     * A page-cache page: the cache entry is its lock ({@link MappedFile}); every mapping's entry (this one too) is
+     * zapped, so the migration entry lives only in the page cache, where faults of any mapping wait on it.
+     */
+    private MigrateResult collectFilePage(int i, long pte, MemoryNode node, int idx, long rmap) {
+        MappedFile file = engine.file(Rmap.space(rmap));
+        if (file == null) {
+            return MigrateResult.BUSY;
+        }
+        long index = Rmap.key(rmap);
+        long pfn = Pte.pfn(pte);
+        long ce = file.entry(index);
+        int k = Pte.kind(ce);
+        if ((k != Pte.KIND_PRESENT && k != Pte.KIND_DEVICE_PRIVATE) || Pte.pfn(ce) != pfn) {
+            return MigrateResult.BUSY;
+        }
+        if (node.table.pins(idx) > 0) {
+            return MigrateResult.PINNED;
+        }
+        if (!file.lock(index, ce)) {
+            return MigrateResult.BUSY;
+        }
+        int r = node.table.tryIsolate(idx);
+        if (r != FrameTable.ISOLATED) {
+            file.unlock(index, pfn, ce);
+            return r == FrameTable.ISOLATE_PINNED ? MigrateResult.PINNED : MigrateResult.BUSY;
+        }
+        file.unmapAll(index, pfn, ranges, MmuNotifierEvent.MIGRATE, false, null);
+        src[i] = MigratePfn.of(pfn) | MigratePfn.MIGRATE | (Pte.isWrite(pte) ? MigratePfn.WRITE : 0);
+        cpages++;
+        lruEvents.remove(node, idx);
         return null;
     }
 
@@ -355,6 +400,9 @@ public final class MigrateVma {
             long spfn = MigratePfn.pfn(s);
             MemoryNode sn = engine.node(Pfn.node(spfn));
             dn.table.soRmap(di, sn.table.laRmap(Pfn.index(spfn)));
+            if (sn.table.testFlag(Pfn.index(spfn), FrameTable.FLAG_DIRTY)) {
+                dn.table.updateFlag(di, FrameTable.FLAG_DIRTY, true); // folio_migrate_flags: PG_dirty moves along
+            }
         }
     }
 
@@ -426,6 +474,11 @@ public final class MigrateVma {
         }
         long spfn = MigratePfn.pfn(s);
         MemoryNode sn = engine.node(Pfn.node(spfn));
+        long rmap = sn.table.laRmap(Pfn.index(spfn));
+        if (Rmap.isFile(rmap)) {
+            finalizeFilePage(i, vpn, s, d, spfn, sn, rmap);
+            return;
+        }
         long[] leaf = mm.pageTable.leaf(vpn);
         int slot = PageTable.slot(vpn);
         long mig = PageTable.laPte(leaf, slot);
@@ -459,6 +512,39 @@ public final class MigrateVma {
             }
         }
         engine.waits.wake(spfn);
+    }
+
+    /** A page-cache page: the cache entry gets the destination (or the source back); this mapping is re-installed. */
+    private void finalizeFilePage(int i, long vpn, long s, long d, long spfn, MemoryNode sn, long rmap) {
+        MappedFile file = engine.file(Rmap.space(rmap));
+        long index = Rmap.key(rmap);
+        if (MigratePfn.isMigrating(s) && !MigratePfn.isValid(d)) {
+            fail(i, noFrameReason());
+            s = src[i];
+        }
+        long entry;
+        if (MigratePfn.isMigrating(s)) {
+            long dpfn = MigratePfn.pfn(d);
+            MemoryNode dn = engine.node(Pfn.node(dpfn));
+            dn.table.transition(Pfn.index(dpfn), PageState.ALLOCATED, PageState.MAPPED);
+            entry = entryFor(dn, dpfn, 0);
+            file.unlock(index, spfn, entry);
+            srcFree.add(spfn);
+            migrated(i, dpfn);
+        } else {
+            sn.table.transition(Pfn.index(spfn), PageState.ISOLATED, PageState.MAPPED);
+            lruEvents.insert(sn, Pfn.index(spfn));
+            entry = entryFor(sn, spfn, 0);
+            file.unlock(index, spfn, entry);
+            if (MigratePfn.isValid(d)) {
+                dstFree.add(MigratePfn.pfn(d));
+            }
+        }
+        long va = vpn << mm.pageShift;
+        Vma vma = mm.findVma(va);
+        if (vma != null && vma.file() == file) {
+            file.install(mm, vma, va, index, entry); // spare this mapping the refault (best effort)
+        }
     }
 
     private void migrated(int i, long dpfn) {

@@ -154,7 +154,8 @@ final class Migrator {
     private void allocateAndCopy(MigrateVma mv, CopyBatch copy, MemoryNode target, Device engineOwner) {
         int n = mv.npages();
         int[] frames = new int[mv.cpages()];
-        int got = target.allocate(frames, 0, frames.length);
+        int got = target == engine.ram() ? engine.allocateRam(frames, 0, frames.length) // page-cache reclaim
+                : target.allocate(frames, 0, frames.length);
         DeviceReclaim reclaim = engineOwner != null && engineOwner.node() == target ? engineOwner.reclaim : null;
         if (reclaim != null) {
             if (got < frames.length) {

@@ -40,6 +40,14 @@ public interface PageStore extends AutoCloseable {
         return new Metadata(frames, pageSize);
     }
 
+    /**
+     * A store whose frames are the bytes of a file ({@code frames * pageSize} of it, extended if shorter), mapped
+     * shared: what it holds survives the engine (persistent memory, fsdax). Closing forces it to the file.
+     */
+    static PageStore mappedFile(java.nio.file.Path file, long frames, int pageSize) throws java.io.IOException {
+        return new MappedFileStore(file, frames, pageSize);
+    }
+
     static PageStore create(DataPlane plane, long frames, int pageSize) {
         return plane == DataPlane.REAL ? offHeap(frames, pageSize) : metadata(frames, pageSize);
     }
@@ -87,6 +95,64 @@ public interface PageStore extends AutoCloseable {
         @Override
         public synchronized void close() {
             if (arena.scope().isAlive()) {
+                arena.close();
+            }
+        }
+    }
+
+    /** Frames backed by a file mapped with {@code FileChannel.map} into a shared arena. */
+    final class MappedFileStore implements PageStore {
+        private final Arena arena;
+        private final MemorySegment memory;
+        private final long frames;
+        private final int pageSize;
+        private final java.nio.file.Path file;
+
+        MappedFileStore(java.nio.file.Path file, long frames, int pageSize) throws java.io.IOException {
+            this.file = file;
+            this.frames = frames;
+            this.pageSize = pageSize;
+            long bytes = frames * pageSize;
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.READ,
+                    java.nio.file.StandardOpenOption.WRITE)) {
+                if (ch.size() < bytes) {
+                    ch.write(java.nio.ByteBuffer.allocate(1), bytes - 1);
+                }
+                this.arena = Arena.ofShared();
+                this.memory = ch.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+            }
+        }
+
+        @Override
+        public boolean hasData() {
+            return true;
+        }
+
+        @Override
+        public MemorySegment memory() {
+            return memory;
+        }
+
+        @Override
+        public int pageSize() {
+            return pageSize;
+        }
+
+        @Override
+        public long frames() {
+            return frames;
+        }
+
+        /** The file behind the frames. */
+        public java.nio.file.Path file() {
+            return file;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (arena.scope().isAlive()) {
+                memory.force();
                 arena.close();
             }
         }

@@ -7,8 +7,8 @@ package dev.hmm.mm;
  * <pre>
  *  63                                               12 11       7 6 5 4 3 2   0
  * +---------------------------------------------------+----------+-+-+-+-+-----+
- * |                 pfn (node:12 | index:40)          | rsv |U|N|R|D|A|W|kind |
- * +---------------------------------------------------+-----+-+-+-+-+-+-+-----+
+ * |                 pfn (node:12 | index:40)          |rsv|L|U|N|R|D|A|W|kind |
+ * +---------------------------------------------------+---+-+-+-+-+-+-+-+-----+
  *
  *  kind  0 NONE            nothing mapped (pte_none); every other bit is 0
  *        1 PRESENT         CPU-mappable frame (RAM, device-coherent, persistent)
@@ -23,6 +23,9 @@ package dev.hmm.mm;
  *  N  bit 7  PROT_NONE: the VMA forbids every access (the entry keeps its frame, accesses fault; _PAGE_PROTNONE)
  *  U  bit 8  read-duplicated: devices may hold read-only copies; the entry is write-protected, and the write fault
  *            drops the copies before it makes the entry writable (UVM read duplication)
+ *  L  bit 9  link atomics: in a device mirror table, a remote entry on which the device may also perform atomics over
+ *            the link (PCIe AtomicOps / NVLink system-scope atomics); used for page-cache pages that stay in RAM,
+ *            which make_device_exclusive does not take
  * </pre>
  *
  * Only the meaning of the bits follows the kernel (pte_present, is_device_private_entry, is_migration_entry,
@@ -45,6 +48,7 @@ public final class Pte {
     public static final long REMOTE = 1L << 6;
     public static final long PROTNONE = 1L << 7;
     public static final long DUPLICATED = 1L << 8;
+    public static final long LINK_ATOMIC = 1L << 9;
     /** The flags an entry carries through migration (migration entries keep them, as Linux's do). */
     static final long CARRIED = WRITE | ACCESSED | DIRTY | PROTNONE;
 
@@ -161,6 +165,7 @@ public final class Pte {
         };
         String owner = kind(pte) == KIND_EXCLUSIVE ? ",owner=" + exclusiveOwner(pte) : "";
         return kind + "(" + Pfn.toString(pfn(pte)) + owner + (isWrite(pte) ? ",W" : "") + (isAccessed(pte) ? ",A" : "")
-                + (isDirty(pte) ? ",D" : "") + (isRemote(pte) ? ",R" : "") + (isProtNone(pte) ? ",N" : "") + (isDuplicated(pte) ? ",U" : "") + ")";
+                + (isDirty(pte) ? ",D" : "") + (isRemote(pte) ? ",R" : "") + (isProtNone(pte) ? ",N" : "") + (isDuplicated(pte) ? ",U" : "")
+                + ((pte & LINK_ATOMIC) != 0 ? ",L" : "") + ")";
     }
 }

@@ -153,6 +153,15 @@ public final class StressHarness {
                 hung |= th.isAlive();
             }
             if (hung) {
+                // what every thread waits for is the diagnosis (accessors, servicers, reclaimers, copy workers)
+                Thread.getAllStackTraces().forEach((th, stack) -> {
+                    if (th.isAlive() && (threads.contains(th) || th.getName().startsWith("hmm"))) {
+                        System.err.println("hung: " + th.getName() + " " + th.getState());
+                        for (StackTraceElement e : stack) {
+                            System.err.println("\tat " + e);
+                        }
+                    }
+                });
                 return new Outcome(dataErrors.get(), List.copyOf(errors), true, List.of(), -1, reads.get(),
                         writes.get(), migrations.get());
             }
@@ -161,6 +170,7 @@ public final class StressHarness {
             mm.peek(va, all);
             long mismatch = shadow.firstMismatch(MemorySegment.ofArray(all));
             List<String> violations = engine.check();
+
             return new Outcome(dataErrors.get(), List.copyOf(errors), false, violations, mismatch, reads.get(),
                     writes.get(), migrations.get());
         }
