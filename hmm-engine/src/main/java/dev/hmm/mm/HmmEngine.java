@@ -348,28 +348,24 @@ public final class HmmEngine implements AutoCloseable {
                 if (node.type() != MemoryType.SYSTEM_RAM) {
                     return false; // never moves to RAM
                 }
-                // a transient reference (folio_get) keeps the frame from being dropped and reused while its reverse
-                // map is checked and the entry replaced: a page-cache page freed and read again into the same frame
-                // must not pass for an anonymous one
                 int frame = Pfn.index(Pte.pfn(pte));
-                if (!node.table.tryRef(frame)) {
-                    Thread.onSpinWait(); // being moved or freed: look again
-                    continue;
+                if (Rmap.isFile(node.table.laRmap(frame))) {
+                    return false; // anonymous folios only, as in Linux (-EOPNOTSUPP)
                 }
-                try {
-                    if (Rmap.isFile(node.table.laRmap(frame))) {
-                        return false; // anonymous folios only, as in Linux (-EOPNOTSUPP)
-                    }
-                    try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize,
-                            MmuNotifierEvent.EXCLUSIVE, device.owner())) {
-                        long ex = Pte.exclusive(Pte.pfn(pte), device.node().id(), Pte.flags(pte));
-                        if (PageTable.casPte(leaf, s, pte, ex)) {
-                            tlb.flush();
-                            return true;
+                try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize,
+                        MmuNotifierEvent.EXCLUSIVE, device.owner())) {
+                    long ex = Pte.exclusive(Pte.pfn(pte), device.node().id(), Pte.flags(pte));
+                    if (PageTable.casPte(leaf, s, pte, ex)) {
+                        if (Rmap.isFile(node.table.laRmap(frame))) {
+                            // ABA: between the check and the CAS the frame was freed and read again as a page-cache
+                            // page mapped here with the same entry; now that the entry names it, its reverse map is
+                            // stable (droppers zap it first): give the entry back
+                            PageTable.casPte(leaf, s, ex, pte);
+                            return false;
                         }
+                        tlb.flush();
+                        return true;
                     }
-                } finally {
-                    node.table.unref(frame);
                 }
                 continue;
             }
