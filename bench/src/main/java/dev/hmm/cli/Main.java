@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "hmm", mixinStandardHelpOptions = true, version = "hmm 0.1.0",
         description = "Heterogeneous memory management engine: page migration between RAM and device memory.",
-        subcommands = {SimulateCommand.class, PoliciesCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {SimulateCommand.class, BenchCommand.class, PoliciesCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     public static final int EXIT_OK = 0;
     public static final int EXIT_FAILED = 1;

@@ -103,11 +103,22 @@ final class FaultBuffer implements Runnable {
         }
     }
 
+    /** Spins of the servicing thread on an empty buffer before it parks (a few microseconds). */
+    private static final int IDLE_SPINS = 1 << 13;
+
     @Override
     public void run() {
         while (!closed) {
             int drained = batch.pass();
             if (drained > 0 || batch.hasCarry()) {
+                continue;
+            }
+            // spin a little before parking: a replayed accessor usually faults again within microseconds, and an
+            // unpark costs tens of them (UVM's servicer likewise polls the buffer's put pointer before sleeping)
+            for (int spin = 0; spin < IDLE_SPINS && queue.isEmpty() && !closed; spin++) {
+                Thread.onSpinWait();
+            }
+            if (!queue.isEmpty()) {
                 continue;
             }
             idle = true;

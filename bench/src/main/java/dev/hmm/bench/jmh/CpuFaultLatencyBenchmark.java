@@ -1,0 +1,83 @@
+package dev.hmm.bench.jmh;
+
+import dev.hmm.device.sim.SimDeviceConfig;
+import dev.hmm.device.sim.SimulatedDevice;
+import dev.hmm.mm.AccessType;
+import dev.hmm.mm.AddressSpace;
+import dev.hmm.mm.DataPlane;
+import dev.hmm.mm.Device;
+import dev.hmm.mm.EngineConfig;
+import dev.hmm.mm.HmmEngine;
+import dev.hmm.mm.Prot;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * CPU fault to {@code migrateToRam} latency (sample mode: p50, p99, p99.9 in the JMH output): a CPU read of a
+ * device-private page faults, the owner's {@code migrateToRam} copies the page back, the entry is installed and the
+ * read completes. The page goes back to the device before each invocation (not timed). The reference is the same
+ * read of a page already in RAM ({@code referenceResidentRead}).
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.SampleTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+public class CpuFaultLatencyBenchmark {
+    @Param({"REAL", "METADATA"})
+    DataPlane data;
+
+    HmmEngine engine;
+    Device gpu;
+    AddressSpace mm;
+    long va;
+    long resident;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        engine = HmmEngine.create(EngineConfig.of(8L << 20).withDataPlane(data));
+        gpu = engine.attachDevice(new SimulatedDevice(SimDeviceConfig.privateDevice("gpu0", 4L << 20)));
+        mm = engine.createAddressSpace();
+        va = mm.mmap(2 * 4096, Prot.READ_WRITE);
+        resident = va + 4096;
+        mm.touch(va, 2 * 4096, AccessType.WRITE);
+    }
+
+    @Setup(Level.Invocation)
+    public void toDevice() {
+        if (engine.migrate(mm, va, 4096, gpu).migrated() != 1) {
+            throw new IllegalStateException("the page did not go to the device");
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        engine.close();
+    }
+
+    @Benchmark
+    public long faultAndMigrateToRam() {
+        long before = engine.stats().cpuFaults();
+        mm.touch(va, 1, AccessType.READ);
+        return engine.stats().cpuFaults() - before;
+    }
+
+    @Benchmark
+    public long referenceResidentRead() {
+        mm.touch(resident, 1, AccessType.READ);
+        return resident;
+    }
+}

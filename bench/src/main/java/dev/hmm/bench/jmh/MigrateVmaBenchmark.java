@@ -1,0 +1,66 @@
+package dev.hmm.bench.jmh;
+
+import dev.hmm.bench.MigrateRig;
+import dev.hmm.mm.DataPlane;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * {@code migrate_vma} throughput, REAL data: one operation moves {@code batch} pages of {@code pageSize} RAM to device
+ * and back ({@code roundTrip}), next to the raw-copy ceiling of the same bytes ({@code referenceCopy}). Bytes per
+ * second = ops/s x 2 x batch x pageSize for both; their ratio is the figure docs/benchmarks.md records.
+ *
+ * {@snippet lang = "shell" :
+ * java -jar bench/target/benchmarks.jar MigrateVmaBenchmark -p pageSize=4096 -p batch=512
+ * }
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+public class MigrateVmaBenchmark {
+    @Param({"4096", "65536", "2097152"})
+    int pageSize;
+
+    @Param({"1", "32", "512"})
+    int batch;
+
+    @Param({"1", "2"})
+    int copyThreads;
+
+    MigrateRig rig;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        rig = new MigrateRig(pageSize, batch, copyThreads, DataPlane.REAL);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        rig.close();
+    }
+
+    @Benchmark
+    public long roundTrip() {
+        return rig.roundTrip();
+    }
+
+    @Benchmark
+    public byte referenceCopy() {
+        return rig.referenceRoundTrip();
+    }
+}

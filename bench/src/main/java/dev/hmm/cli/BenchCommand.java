@@ -1,0 +1,317 @@
+package dev.hmm.cli;
+
+import dev.hmm.bench.FaultRig;
+import dev.hmm.bench.Measure;
+import dev.hmm.bench.MigrateRig;
+import dev.hmm.bench.ReplayRig;
+import dev.hmm.mm.DataPlane;
+import dev.hmm.policy.PolicyRegistry;
+import dev.hmm.report.JsonReports;
+import dev.hmm.sim.BadInputException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code hmm bench}: quick throughput figures, each next to a ceiling measured in the same run, for people who do not
+ * want to learn JMH (the JMH suite is {@code java -jar bench/target/benchmarks.jar}). Prints a table; {@code --json}
+ * writes the rows as a {@code results} list.
+ *
+ * {@snippet lang = "shell" :
+ * ./hmm bench migrate --json migrate.json
+ * ./hmm bench faults
+ * ./hmm bench replay --policies lru,fifo
+ * }
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Measure engine throughput against a reference measured in the same run (under a minute).")
+public final class BenchCommand implements Callable<Integer> {
+
+    /** What to measure. */
+    public enum Suite {
+        MIGRATE, FAULTS, REPLAY, METADATA
+    }
+
+    /** Where the device is. */
+    public enum Backend {
+        SIM, CUDA
+    }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "SUITE",
+            description = "migrate, faults, replay, or metadata (frame metadata bytes per frame, measured on the heap)")
+    Suite suite;
+
+    @Option(names = "--backend", paramLabel = "NAME", description = "sim (the simulated device) or cuda (default: ${DEFAULT-VALUE})")
+    Backend backend = Backend.SIM;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "also write the results as JSON to FILE")
+    Path json;
+
+    @Option(names = "--seconds", paramLabel = "S",
+            description = "measured seconds per case and side, engine and reference alike (default: ${DEFAULT-VALUE})")
+    double seconds = 0.4;
+
+    @Option(names = "--page-sizes", paramLabel = "LIST", split = ",", converter = SizeConverter.class,
+            description = "migrate: page sizes (default: 4KiB,64KiB,2MiB)")
+    List<Long> pageSizes = List.of(4096L, 65536L, 2L << 20);
+
+    @Option(names = "--batches", paramLabel = "LIST", split = ",",
+            description = "migrate: pages per migrate_vma call (default: 1,32,512); faults: fault batch sizes (default: 32,256,1024)")
+    List<Integer> batches;
+
+    @Option(names = "--threads", paramLabel = "LIST", split = ",", description = "migrate: copy threads (default: 1,2)")
+    List<Integer> threads = List.of(1, 2);
+
+    @Option(names = "--policies", paramLabel = "LIST", split = ",", description = "replay: eviction policies (default: all)")
+    List<String> policies;
+
+    @Override
+    public Integer call() {
+        if (backend == Backend.CUDA) {
+            throw new BadInputException("--backend", "cuda is not available in this build (no CUDA device backend "
+                    + "yet); expected sim");
+        }
+        if (!(seconds > 0 && seconds <= 60)) {
+            throw new BadInputException("--seconds", "expected a number of seconds in (0, 60], got " + seconds);
+        }
+        if (json != null) {
+            SimulateCommand.checkWritable("--json", json);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        List<Map<String, Object>> rows = switch (suite) {
+            case MIGRATE -> migrate(out);
+            case FAULTS -> faults(out);
+            case REPLAY -> replay(out);
+            case METADATA -> metadata(out);
+        };
+        if (json != null) {
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("suite", suite.name().toLowerCase(Locale.ROOT));
+            doc.put("backend", backend.name().toLowerCase(Locale.ROOT));
+            doc.put("machine", machine());
+            doc.put("date", Instant.now().toString());
+            doc.put("secondsPerCase", seconds);
+            doc.put("results", rows);
+            try {
+                JsonReports.write(json, doc);
+            } catch (IOException e) {
+                throw new BadInputException("--json", "cannot write " + json + " (" + e + "); the table above is the "
+                        + "run's result");
+            }
+            out.println("results written to " + json);
+        }
+        return Main.EXIT_OK;
+    }
+
+    private List<Map<String, Object>> migrate(PrintWriter out) {
+        List<Integer> bs = batches == null ? List.of(1, 32, 512) : batches;
+        for (long ps : pageSizes) {
+            if (ps != 4096 && ps != 65536 && ps != 2L << 20) {
+                throw new BadInputException("--page-sizes", Sizes.format(ps) + " is not 4KiB, 64KiB or 2MiB");
+            }
+        }
+        positive("--batches", bs, 1 << 16);
+        positive("--threads", threads, 64);
+        out.printf("%-8s %6s %-11s %7s %11s %12s %7s%n", "page", "batch", "direction", "threads", "engineGBps",
+                "ceilingGBps", "ratio");
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (long ps : pageSizes) {
+            for (int b : bs) {
+                for (int t : threads) {
+                    if (ps * b > 1L << 30) {
+                        continue; // 2 MiB x 512 would need 4 GiB of segments: beyond a quick run
+                    }
+                    try (MigrateRig rig = new MigrateRig((int) ps, b, t, DataPlane.REAL)) {
+                        long bytes = 2 * rig.bytes();
+                        double[] r = Measure.paired(Measure.Op.of(() -> {
+                            rig.roundTrip();
+                            return bytes;
+                        }), Measure.Op.of(() -> {
+                            rig.referenceRoundTrip();
+                            return bytes;
+                        }), seconds, 5);
+                        Map<String, Object> row = row(ps, b, "round-trip", t, r[0] / 1e9, r[1] / 1e9);
+                        rows.add(row);
+                        out.printf("%-8s %6d %-11s %7d %11.3f %12.3f %7.3f%n", Sizes.format(ps), b, "round-trip", t,
+                                r[0] / 1e9, r[1] / 1e9, (double) row.get("ratio"));
+                    }
+                }
+            }
+        }
+        // METADATA: pages per second per core, next to a CPU touch of the same pages
+        try (MigrateRig rig = new MigrateRig(4096, 512, 1, DataPlane.METADATA)) {
+            double[] r = Measure.paired(Measure.Op.of(rig::roundTrip),
+                    Measure.Op.of(() -> rig.touchAll() + rig.touchAll()), seconds, 5);
+            Map<String, Object> row = row(4096, 512, "metadata-round-trip", 1, r[0] * 4096 / 1e9, r[1] * 4096 / 1e9);
+            row.put("enginePagesPerSecond", Math.round(r[0]));
+            row.put("ceilingPagesPerSecond", Math.round(r[1]));
+            row.put("ceiling", "CPU touch of the same resident pages");
+            rows.add(row);
+            out.printf("METADATA 4KiB x 512: %.2f M pages/s migrated (CPU touch of the same pages: %.2f M/s)%n",
+                    r[0] / 1e6, r[1] / 1e6);
+        }
+        return rows;
+    }
+
+    private List<Map<String, Object>> faults(PrintWriter out) {
+        List<Integer> bs = batches == null ? List.of(32, 256, 1024) : batches;
+        positive("--batches", bs, 1 << 16);
+        out.printf("%6s %16s %18s %7s%n", "batch", "engineFaults/s", "ceilingRecords/s", "ratio");
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int b : bs) {
+            try (FaultRig rig = new FaultRig(b, 8192, DataPlane.METADATA)) {
+                double[] r = Measure.paired(Measure.Op.of(rig::reset, rig::deviceTouch),
+                        Measure.Op.of(() -> {
+                            rig.referenceQueue();
+                            return rig.pages();
+                        }), seconds, 5);
+                Map<String, Object> row = row(4096, b, "device-fault", 1, r[0] * 4096 / 1e9, r[1] * 4096 / 1e9);
+                row.put("engineFaultsPerSecond", Math.round(r[0]));
+                row.put("ceilingRecordsPerSecond", Math.round(r[1]));
+                row.put("ceiling", "the same records through a JCTools MPSC queue, one thread");
+                rows.add(row);
+                out.printf("%6d %16.0f %18.0f %7.3f%n", b, r[0], r[1], (double) row.get("ratio"));
+            }
+        }
+        return rows;
+    }
+
+    private List<Map<String, Object>> replay(PrintWriter out) {
+        List<String> names = policies == null ? new ArrayList<>(PolicyRegistry.evictionPolicies().keySet()) : policies;
+        for (String n : names) {
+            try {
+                PolicyRegistry.eviction(n);
+            } catch (IllegalArgumentException e) {
+                throw new BadInputException("--policies", e.getMessage());
+            }
+        }
+        out.printf("%-8s %16s %18s %7s %12s %14s%n", "policy", "engineAccesses/s", "ceilingAccesses/s", "ratio",
+                "deviceFaults", "referenceMisses");
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (String n : names) {
+            try (ReplayRig rig = new ReplayRig(n, 16384, 20480, 1 << 20, 42)) {
+                long faults = rig.replay(); // first pass from cold, compared with the textbook LRU's misses
+                long misses = rig.referenceLru();
+                int len = rig.length();
+                double[] r = Measure.paired(Measure.Op.of(() -> {
+                    rig.replay();
+                    return len;
+                }), Measure.Op.of(() -> {
+                    rig.referenceLru();
+                    return len;
+                }), seconds, 5);
+                Map<String, Object> row = row(4096, 1, "replay", 1, r[0] * 4096 / 1e9, r[1] * 4096 / 1e9);
+                row.put("policy", n);
+                row.put("engineAccessesPerSecond", Math.round(r[0]));
+                row.put("ceilingAccessesPerSecond", Math.round(r[1]));
+                row.put("deviceFaults", faults);
+                row.put("referenceLruMisses", misses);
+                row.put("ceiling", "a textbook LRU cache replaying the same trace");
+                rows.add(row);
+                out.printf("%-8s %16.0f %18.0f %7.3f %12d %14d%n", n, r[0], r[1], (double) row.get("ratio"), faults,
+                        misses);
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * Frame metadata measured, not summed: heap in use after a full GC, before and after an engine with
+     * {@code --frames} RAM frames and a device of as many (METADATA plane: no page bytes, page tables empty).
+     */
+    private List<Map<String, Object>> metadata(PrintWriter out) {
+        long frames = 32L << 20;
+        java.lang.management.MemoryMXBean mem = ManagementFactory.getMemoryMXBean();
+        long need = frames * (16 + 24) * 2;
+        if (Runtime.getRuntime().maxMemory() < need) {
+            throw new BadInputException("metadata", String.format("needs a heap of at least %s (HMM_JAVA_OPTS=-Xmx...), "
+                    + "this JVM has %s", Sizes.format(need), Sizes.format(Runtime.getRuntime().maxMemory())));
+        }
+        long before = usedAfterGc(mem);
+        dev.hmm.mm.HmmEngine ram = dev.hmm.mm.HmmEngine.create(dev.hmm.mm.EngineConfig.of(frames * 4096)
+                .withDataPlane(DataPlane.METADATA));
+        long withRam = usedAfterGc(mem);
+        ram.attachDevice(new dev.hmm.device.sim.SimulatedDevice(dev.hmm.device.sim.SimDeviceConfig.privateDevice(
+                "gpu0", frames * 4096)), dev.hmm.mm.FaultServiceConfig.defaults(),
+                dev.hmm.mm.EvictionConfig.onDemand(PolicyRegistry.eviction("lru")));
+        long withDevice = usedAfterGc(mem);
+        double ramPerFrame = (withRam - before) / (double) frames;
+        double devPerFrame = (withDevice - withRam) / (double) frames;
+        ram.close();
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (Object[] r : new Object[][] {{"ram", ramPerFrame, ram.ram().metadataBytesPerFrame()},
+                {"device", devPerFrame, 24}}) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("node", r[0]);
+            m.put("frames", frames);
+            m.put("measuredBytesPerFrame", round((double) r[1]));
+            m.put("declaredBytesPerFrame", r[2]);
+            m.put("targetBytesPerFrame", 24);
+            rows.add(m);
+            out.printf("%-7s %,d frames: %.2f bytes/frame measured on the heap (declared %s, target <= 24)%n", r[0],
+                    frames, (double) r[1], r[2]);
+        }
+        return rows;
+    }
+
+    private static long usedAfterGc(java.lang.management.MemoryMXBean mem) {
+        long used = Long.MAX_VALUE;
+        for (int i = 0; i < 4; i++) {
+            System.gc();
+            used = Math.min(used, mem.getHeapMemoryUsage().getUsed());
+        }
+        return used;
+    }
+
+    private static Map<String, Object> row(long pageSize, int batch, String direction, int threads, double engineGBps,
+            double ceilingGBps) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("pageSize", pageSize);
+        m.put("batch", batch);
+        m.put("direction", direction);
+        m.put("threads", threads);
+        m.put("engineGBps", round(engineGBps));
+        m.put("ceilingGBps", round(ceilingGBps));
+        m.put("ratio", round(ceilingGBps > 0 ? engineGBps / ceilingGBps : 0));
+        return m;
+    }
+
+    private static void positive(String option, List<Integer> values, int max) {
+        for (int v : values) {
+            if (v < 1 || v > max) {
+                throw new BadInputException(option, "expected values in 1.." + max + ", got " + v);
+            }
+        }
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000.0) / 1000.0;
+    }
+
+    static Map<String, Object> machine() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("cores", Runtime.getRuntime().availableProcessors());
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            m.put("memoryBytes", os.getTotalMemorySize());
+        }
+        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+        m.put("jdk", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
+        m.put("maxHeapBytes", Runtime.getRuntime().maxMemory());
+        return m;
+    }
+}

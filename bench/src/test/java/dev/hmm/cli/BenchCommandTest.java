@@ -1,0 +1,75 @@
+package dev.hmm.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.hmm.report.JsonReports;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** {@code ./hmm bench}: the rows and fields it promises, on tiny runs (figures are not judged here). */
+class BenchCommandTest {
+
+    @SuppressWarnings("unchecked")
+    static List<Map<String, Object>> results(Path json) throws Exception {
+        return (List<Map<String, Object>>) JsonReports.read(json).get("results");
+    }
+
+    @Test
+    void migrate_rows_carry_the_promised_fields(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("m.json");
+        SimulateCommandTest.Run r = SimulateCommandTest.hmm("bench", "migrate", "--page-sizes", "4KiB,64KiB",
+                "--batches", "1,32", "--threads", "1,2", "--seconds", "0.05", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("engineGBps", "ceilingGBps", "ratio", "METADATA");
+        List<Map<String, Object>> rows = results(json);
+        assertThat(rows).hasSize(2 * 2 * 2 + 1);
+        for (Map<String, Object> row : rows) {
+            assertThat(row).containsKeys("pageSize", "batch", "direction", "threads", "engineGBps", "ceilingGBps",
+                    "ratio");
+            assertThat(((Number) row.get("engineGBps")).doubleValue()).isPositive();
+            assertThat(((Number) row.get("ceilingGBps")).doubleValue()).isPositive();
+        }
+        assertThat(rows.get(0).get("direction")).isEqualTo("round-trip");
+        assertThat(JsonReports.read(json)).containsKeys("machine", "date", "suite");
+    }
+
+    @Test
+    void faults_and_replay_rows(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("f.json");
+        SimulateCommandTest.Run f = SimulateCommandTest.hmm("bench", "faults", "--batches", "256", "--seconds", "0.05",
+                "--json", json.toString());
+        assertThat(f.code()).as(f.err()).isZero();
+        assertThat(results(json)).singleElement().satisfies(row -> {
+            assertThat(row.get("direction")).isEqualTo("device-fault");
+            assertThat(((Number) row.get("engineFaultsPerSecond")).longValue()).isPositive();
+        });
+        Path rj = dir.resolve("r.json");
+        SimulateCommandTest.Run rp = SimulateCommandTest.hmm("bench", "replay", "--policies", "lru", "--seconds", "0.05",
+                "--json", rj.toString());
+        assertThat(rp.code()).as(rp.err()).isZero();
+        assertThat(results(rj)).singleElement().satisfies(row -> {
+            assertThat(row.get("policy")).isEqualTo("lru");
+            assertThat(row.get("deviceFaults")).as("lru replay faults = textbook LRU misses")
+                    .isEqualTo(row.get("referenceLruMisses"));
+        });
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "bench|SUITE", "bench migrate --backend cuda|--backend", "bench sideways|SUITE",
+        "bench migrate --page-sizes 8KiB|--page-sizes", "bench migrate --batches 0|--batches",
+        "bench replay --policies nope|--policies", "bench faults --seconds -1|--seconds",
+        "bench migrate --json /proc/nope/x.json|--json"})
+    void bad_input_is_one_line_and_exit_2(String args, String named) {
+        SimulateCommandTest.Run r = SimulateCommandTest.hmm(args.split(" "));
+        assertThat(r.code()).as(r.err()).isEqualTo(2);
+        assertThat(r.err().strip().lines().count()).as(r.err()).isEqualTo(1);
+        assertThat(r.err()).doesNotContain("\tat ");
+        assertThat(r.err()).contains(named);
+    }
+}
