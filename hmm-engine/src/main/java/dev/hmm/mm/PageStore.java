@@ -52,22 +52,16 @@ public interface PageStore extends AutoCloseable {
         return plane == DataPlane.REAL ? offHeap(frames, pageSize) : metadata(frames, pageSize);
     }
 
-    /** Off-heap memory from one {@code Arena.ofShared()}, closed only when the store is closed. */
-    final class OffHeap implements PageStore {
-        private final Arena arena;
-        private final MemorySegment memory;
+    /** Frames that are one host-addressable segment owned by a shared arena: what off-heap and mapped stores share. */
+    abstract sealed class SegmentStore implements PageStore permits OffHeap, MappedFileStore {
+        final Arena arena;
+        final MemorySegment memory;
         private final long frames;
         private final int pageSize;
 
-        OffHeap(long frames, int pageSize) {
-            this.arena = Arena.ofShared();
-            try {
-                this.memory = arena.allocate(frames * pageSize, pageSize);
-            } catch (OutOfMemoryError | IllegalArgumentException e) {
-                arena.close();
-                throw new IllegalArgumentException("cannot allocate " + frames + " frames of " + pageSize
-                        + " bytes off-heap (" + (frames * pageSize >> 20) + " MiB): " + e.getMessage(), e);
-            }
+        SegmentStore(Arena arena, MemorySegment memory, long frames, int pageSize) {
+            this.arena = arena;
+            this.memory = memory;
             this.frames = frames;
             this.pageSize = pageSize;
         }
@@ -92,56 +86,66 @@ public interface PageStore extends AutoCloseable {
             return frames;
         }
 
+        /** Called once, before the arena closes. */
+        void beforeClose() {
+        }
+
         @Override
         public synchronized void close() {
             if (arena.scope().isAlive()) {
+                beforeClose();
                 arena.close();
             }
         }
     }
 
-    /** Frames backed by a file mapped with {@code FileChannel.map} into a shared arena. */
-    final class MappedFileStore implements PageStore {
-        private final Arena arena;
-        private final MemorySegment memory;
-        private final long frames;
-        private final int pageSize;
+    /** Off-heap memory from one {@code Arena.ofShared()}, closed only when the store is closed. */
+    final class OffHeap extends SegmentStore {
+        OffHeap(long frames, int pageSize) {
+            this(Arena.ofShared(), frames, pageSize);
+        }
+
+        private OffHeap(Arena arena, long frames, int pageSize) {
+            super(arena, allocate(arena, frames, pageSize), frames, pageSize);
+        }
+
+        private static MemorySegment allocate(Arena arena, long frames, int pageSize) {
+            try {
+                return arena.allocate(frames * pageSize, pageSize);
+            } catch (OutOfMemoryError | IllegalArgumentException e) {
+                arena.close();
+                throw new IllegalArgumentException("cannot allocate " + frames + " frames of " + pageSize
+                        + " bytes off-heap (" + (frames * pageSize >> 20) + " MiB): " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** Frames backed by a file mapped with {@code FileChannel.map} into a shared arena; closing forces them to it. */
+    final class MappedFileStore extends SegmentStore {
         private final java.nio.file.Path file;
 
         MappedFileStore(java.nio.file.Path file, long frames, int pageSize) throws java.io.IOException {
+            this(file, Arena.ofShared(), frames, pageSize);
+        }
+
+        private MappedFileStore(java.nio.file.Path file, Arena arena, long frames, int pageSize)
+                throws java.io.IOException {
+            super(arena, map(file, arena, frames * pageSize), frames, pageSize);
             this.file = file;
-            this.frames = frames;
-            this.pageSize = pageSize;
-            long bytes = frames * pageSize;
+        }
+
+        private static MemorySegment map(java.nio.file.Path file, Arena arena, long bytes) throws java.io.IOException {
             try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file,
                     java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.READ,
                     java.nio.file.StandardOpenOption.WRITE)) {
                 if (ch.size() < bytes) {
                     ch.write(java.nio.ByteBuffer.allocate(1), bytes - 1);
                 }
-                this.arena = Arena.ofShared();
-                this.memory = ch.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+                return ch.map(java.nio.channels.FileChannel.MapMode.READ_WRITE, 0, bytes, arena);
+            } catch (java.io.IOException | RuntimeException e) {
+                arena.close();
+                throw e;
             }
-        }
-
-        @Override
-        public boolean hasData() {
-            return true;
-        }
-
-        @Override
-        public MemorySegment memory() {
-            return memory;
-        }
-
-        @Override
-        public int pageSize() {
-            return pageSize;
-        }
-
-        @Override
-        public long frames() {
-            return frames;
         }
 
         /** The file behind the frames. */
@@ -150,11 +154,8 @@ public interface PageStore extends AutoCloseable {
         }
 
         @Override
-        public synchronized void close() {
-            if (arena.scope().isAlive()) {
-                memory.force();
-                arena.close();
-            }
+        void beforeClose() {
+            memory.force();
         }
     }
 
