@@ -500,10 +500,14 @@ public final class AddressSpace implements AutoCloseable {
                     engine.cpuFaults.migrationEntryWait(leaf, s, pte);
                     continue;
                 }
+                // the reverse map is read before the CAS: while the entry names the frame it cannot be freed (droppers
+                // zap first) nor re-installed (installs take the mmap lock we hold for writing), so a successful CAS
+                // proves the read. Read after it, a page-cache frame dropped meanwhile would look anonymous and be
+                // freed a second time, under its next owner.
+                long pfn = Pte.pfn(pte);
+                long rmap = engine.node(Pfn.node(pfn)).table.laRmap(Pfn.index(pfn));
                 if (PageTable.casPte(leaf, s, pte, Pte.NONE)) {
-                    long pfn = Pte.pfn(pte);
-                    MemoryNode node = engine.node(Pfn.node(pfn));
-                    if (!Rmap.isFile(node.table.laRmap(Pfn.index(pfn)))) {
+                    if (!Rmap.isFile(rmap)) {
                         release.add(pfn); // page-cache pages belong to their file, not to this mapping
                     }
                     break;

@@ -143,19 +143,11 @@ final class CpuFaultHandler {
             }
             long[] leaf = mm.pageTable.leaf(vpn);
             int s = PageTable.slot(vpn);
-            if (type.isWrite() && vma.isFile() && (Pte.isPresent(pte) || Pte.isDevicePrivate(pte))
-                    && Rmap.isFile(engine.node(Pfn.node(Pte.pfn(pte))).table.laRmap(Pfn.index(Pte.pfn(pte))))) {
-                if (vma.shared()) {
-                    return dirtySharedFilePage(leaf, s, pte);
+            if (type.isWrite() && vma.isFile() && (Pte.isPresent(pte) || Pte.isDevicePrivate(pte))) {
+                int fileWrite = fileWriteFault(mm, vma, va, vpn, leaf, s, pte);
+                if (fileWrite != NOT_A_CACHE_PAGE) {
+                    return fileWrite == CHANGED;
                 }
-                if (Pte.isDevicePrivate(pte)) {
-                    // a private copy is made in RAM: bring the page-cache page back first (hmm_range_fault faults it)
-                    Device owner = engine.deviceOf(engine.node(Pfn.node(Pte.pfn(pte))));
-                    long page = va & ~mm.pageMask;
-                    engine.migrator.toRam(mm, page, page + mm.pageSize, owner);
-                    return false;
-                }
-                return copyOnWrite(mm, vma, va, vpn, leaf, s, pte);
             }
             if (type.isWrite() && Pte.isDuplicated(pte)) {
                 // break read duplication: every device drops its copy before the CPU entry becomes writable
@@ -174,9 +166,61 @@ final class CpuFaultHandler {
         }
     }
 
+    private static final int UNCHANGED = 0;
+    private static final int CHANGED = 1;
+    private static final int NOT_A_CACHE_PAGE = 2;
+
+    /**
+     * A write to a file mapping's page: dirty a shared page-cache page, copy a private one, or report
+     * {@link #NOT_A_CACHE_PAGE} (an anonymous copy-on-write copy, made writable like any anonymous page).
+     *
+     * <p>Which of these the page is, is read from the frame's reverse map, under a transient reference and with the
+     * entry re-read: the free list is LIFO, so a page-cache page dropped and read again often lands in the same frame
+     * and is mapped again with the same entry bits (ABA). Without the reference, the reverse map could be read while
+     * the frame was free or someone else's, and the CAS that follows would still succeed against the re-installed
+     * entry: a shared page made writable without being marked dirty (its writes never written back, lost when the
+     * clean page is dropped). With it, the frame can no longer be isolated, so a page-cache page cannot be freed;
+     * anonymous frames are freed only by zap (mmap write lock, excluded here) or after isolation.
+     */
+    private int fileWriteFault(AddressSpace mm, Vma vma, long va, long vpn, long[] leaf, int s, long pte) {
+        long pfn = Pte.pfn(pte);
+        MemoryNode node = engine.node(Pfn.node(pfn));
+        int frame = Pfn.index(pfn);
+        boolean devicePrivateCopy = false;
+        if (!node.table.tryRef(frame)) {
+            return UNCHANGED; // being moved or dropped: the access retries and finds the new entry
+        }
+        try {
+            if (PageTable.laPte(leaf, s) != pte) {
+                return UNCHANGED;
+            }
+            if (!Rmap.isFile(node.table.laRmap(frame))) {
+                return NOT_A_CACHE_PAGE;
+            }
+            if (vma.shared()) {
+                return dirtySharedFilePage(leaf, s, pte) ? CHANGED : UNCHANGED;
+            }
+            if (!Pte.isDevicePrivate(pte)) {
+                copyOnWrite(mm, vma, va, vpn, leaf, s, pte);
+                return UNCHANGED; // counted as a copy-on-write fault, not a write-protect one
+            }
+            devicePrivateCopy = true;
+        } finally {
+            node.table.unref(frame);
+        }
+        if (devicePrivateCopy) {
+            // a private copy is made in RAM: bring the page-cache page back first (our reference would stop it)
+            Device owner = engine.deviceOf(node);
+            long page = va & ~mm.pageMask;
+            engine.migrator.toRam(mm, page, page + mm.pageSize, owner);
+        }
+        return UNCHANGED;
+    }
+
     /**
      * The first write to a clean shared file page ({@code do_shared_fault} / {@code page_mkwrite}): the page is marked
      * dirty before its entry becomes writable, so writeback, which zaps entries before it cleans, never misses a write.
+     * The caller holds a reference on the frame and has re-read the entry.
      */
     private boolean dirtySharedFilePage(long[] leaf, int s, long pte) {
         long pfn = Pte.pfn(pte);
@@ -186,8 +230,8 @@ final class CpuFaultHandler {
 
     /**
      * A write to a page-cache page through a private mapping ({@code do_cow_fault} / {@code wp_page_copy}): copy it
-     * into an anonymous RAM frame, pinned while copied so that it cannot move away, and map the copy writable. The
-     * file never sees it. The source holds a transient reference while copied. Returns false: it counts itself.
+     * into an anonymous RAM frame and map the copy writable. The file never sees it. The source holds a transient
+     * reference while copied (the caller's, and one of its own). Returns false: it counts itself.
      */
     private boolean copyOnWrite(AddressSpace mm, Vma vma, long va, long vpn, long[] leaf, int s, long pte) {
         long pfn = Pte.pfn(pte);

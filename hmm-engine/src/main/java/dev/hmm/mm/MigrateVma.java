@@ -247,6 +247,10 @@ public final class MigrateVma {
         long pfn = Pte.pfn(pte);
         MemoryNode node = engine.node(Pfn.node(pfn));
         int idx = Pfn.index(pfn);
+        Runnable hook = engine.hooks.beforeCollectRmap;
+        if (hook != null) {
+            hook.run();
+        }
         long rmap = node.table.laRmap(idx);
         if (Rmap.isFile(rmap)) {
             return collectFilePage(i, pte, node, idx, rmap);
@@ -289,6 +293,14 @@ public final class MigrateVma {
             return MigrateResult.BUSY;
         }
         long index = Rmap.key(rmap);
+        long va = address(i);
+        Vma vma = mm.findVma(va);
+        if (vma == null || vma.file() != file || vma.fileIndexAt(va, mm.pageShift) != index) {
+            // ABA: the entry read at va named this frame as page fileIndexAt(va), but by the time the reverse map was
+            // read the frame had been dropped and read again as another page of the file (the free list is LIFO).
+            // Collecting it for va would re-install that other page at va on finalize: a mapping no unmapAll finds.
+            return MigrateResult.BUSY;
+        }
         long pfn = Pte.pfn(pte);
         long ce = file.entry(index);
         int k = Pte.kind(ce);

@@ -18,6 +18,12 @@ final class TestHooks {
      */
     volatile Runnable beforeMirrorLock;
 
+    /**
+     * Runs in {@link MigrateVma} collect between reading a page's entry and reading its frame's reverse map: the
+     * window in which the frame can be dropped and reused (ABA). Null when unused.
+     */
+    volatile Runnable beforeCollectRmap;
+
     /** The broken CAS: read, compare, yield, store. Not atomic, on purpose. */
     static boolean brokenCasPte(long[] leaf, int slot, long expect, long update) {
         if (PageTable.laPte(leaf, slot) != expect) {
