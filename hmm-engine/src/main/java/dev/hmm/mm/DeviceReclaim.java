@@ -21,6 +21,9 @@ final class DeviceReclaim implements Runnable {
     private final Thread kswapd;
     private volatile boolean closed;
     private volatile boolean idle;
+    private volatile boolean paused;
+    /** Held by the background reclaimer for one round; {@link #pause} takes it to wait for the round to end. */
+    private final java.util.concurrent.locks.ReentrantLock pass = new java.util.concurrent.locks.ReentrantLock();
 
     DeviceReclaim(HmmEngine engine, Device device, LruSurrogate lru, EvictionConfig config) {
         this.engine = engine;
@@ -112,12 +115,8 @@ final class DeviceReclaim implements Runnable {
     public void run() {
         long low = config.lowWatermarkFrames();
         while (!closed) {
-            long free = device.node().freeFrames();
-            if (free < low) {
-                int need = (int) Math.min(Integer.MAX_VALUE, low + config.batch() - free);
-                if (reclaim(need) > 0) {
-                    continue;
-                }
+            if (backgroundPass(low)) {
+                continue;
             }
             idle = true;
             if (device.node().freeFrames() >= low && !closed) {
@@ -126,6 +125,39 @@ final class DeviceReclaim implements Runnable {
                 LockSupport.parkNanos(this, 1_000_000L); // nothing evictable now: back off
             }
             idle = false;
+        }
+    }
+
+    /** One background eviction round, unless paused; returns whether it freed anything. */
+    private boolean backgroundPass(long low) {
+        pass.lock();
+        try {
+            long free = device.node().freeFrames();
+            if (paused || free >= low) {
+                return false;
+            }
+            int need = (int) Math.min(Integer.MAX_VALUE, low + config.batch() - free);
+            return reclaim(need) > 0;
+        } finally {
+            pass.unlock();
+        }
+    }
+
+    /**
+     * Stops background reclaim and waits for a round in flight to finish: an invariant check needs the engine at rest,
+     * and the background reclaimer would otherwise evict (lock page-cache pages, install migration entries) under it.
+     * Direct reclaim is not affected: it runs only inside a caller's allocation.
+     */
+    void pause() {
+        paused = true;
+        pass.lock(); // a round in progress finishes first; later ones see paused
+        pass.unlock();
+    }
+
+    void resume() {
+        paused = false;
+        if (kswapd != null) {
+            LockSupport.unpark(kswapd);
         }
     }
 

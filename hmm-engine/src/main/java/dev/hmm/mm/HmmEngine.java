@@ -375,7 +375,7 @@ public final class HmmEngine implements AutoCloseable {
 
     /**
      * Cross-checks every page table against every frame ({@link InvariantCheck}); call only when no access, fault or
-     * migration is in flight.
+     * migration of the caller's is in flight (background reclaim is paused for the check).
      *
      * @return the violations found, empty when the engine is consistent
      */
@@ -386,7 +386,19 @@ public final class HmmEngine implements AutoCloseable {
                 all.add(mm);
             }
         }
-        return InvariantCheck.run(this, all);
+        // background reclaimers keep evicting after the caller's threads stop: hold them while the tables are read
+        List<DeviceReclaim> paused = new ArrayList<>();
+        try {
+            for (Device d : devices) {
+                if (d.reclaim != null) {
+                    d.reclaim.pause();
+                    paused.add(d.reclaim);
+                }
+            }
+            return InvariantCheck.run(this, all);
+        } finally {
+            paused.forEach(DeviceReclaim::resume);
+        }
     }
 
     private void checkRange(AddressSpace mm, long va, long length) {

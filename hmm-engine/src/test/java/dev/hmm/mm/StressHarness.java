@@ -162,7 +162,14 @@ public final class StressHarness {
                         }
                     }
                 });
-                return new Outcome(dataErrors.get(), List.copyOf(errors), true, List.of(), -1, reads.get(),
+                List<String> seen;
+                try {
+                    seen = engine.check(); // racy while the hung threads run, but names what they are stuck on
+                } catch (RuntimeException e) {
+                    seen = List.of("invariant check failed: " + e);
+                }
+                seen.stream().limit(20).forEach(v -> System.err.println("hung, violation: " + v));
+                return new Outcome(dataErrors.get(), List.copyOf(errors), true, seen, -1, reads.get(),
                         writes.get(), migrations.get());
             }
             // every byte, wherever its page lives now, equals the shadow's last write
