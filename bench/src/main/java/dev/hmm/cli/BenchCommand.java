@@ -237,7 +237,7 @@ public final class BenchCommand implements Callable<Integer> {
     private List<Map<String, Object>> metadata(PrintWriter out) {
         long frames = 32L << 20;
         java.lang.management.MemoryMXBean mem = ManagementFactory.getMemoryMXBean();
-        long need = frames * (16 + 24) * 2;
+        long need = frames * (12 + 20) * 2;
         if (Runtime.getRuntime().maxMemory() < need) {
             throw new BadInputException("metadata", String.format("needs a heap of at least %s (HMM_JAVA_OPTS=-Xmx...), "
                     + "this JVM has %s", Sizes.format(need), Sizes.format(Runtime.getRuntime().maxMemory())));
@@ -246,7 +246,8 @@ public final class BenchCommand implements Callable<Integer> {
         dev.hmm.mm.HmmEngine ram = dev.hmm.mm.HmmEngine.create(dev.hmm.mm.EngineConfig.of(frames * 4096)
                 .withDataPlane(DataPlane.METADATA));
         long withRam = usedAfterGc(mem);
-        ram.attachDevice(new dev.hmm.device.sim.SimulatedDevice(dev.hmm.device.sim.SimDeviceConfig.privateDevice(
+        dev.hmm.mm.Device device = ram.attachDevice(new dev.hmm.device.sim.SimulatedDevice(
+                dev.hmm.device.sim.SimDeviceConfig.privateDevice(
                 "gpu0", frames * 4096)), dev.hmm.mm.FaultServiceConfig.defaults(),
                 dev.hmm.mm.EvictionConfig.onDemand(PolicyRegistry.eviction("lru")));
         long withDevice = usedAfterGc(mem);
@@ -255,7 +256,7 @@ public final class BenchCommand implements Callable<Integer> {
         ram.close();
         List<Map<String, Object>> rows = new ArrayList<>();
         for (Object[] r : new Object[][] {{"ram", ramPerFrame, ram.ram().metadataBytesPerFrame()},
-                {"device", devPerFrame, 24}}) {
+                {"device", devPerFrame, device.node().metadataBytesPerFrame()}}) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("node", r[0]);
             m.put("frames", frames);

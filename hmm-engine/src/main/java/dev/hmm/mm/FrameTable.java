@@ -10,13 +10,12 @@ import java.lang.invoke.VarHandle;
  * <pre>
  *  array     type   writer                      reader       modes        meaning
  *  state     int[]  any (CAS)                   any          cas / la     PageState | page flags | pin count (below)
- *  rmap      long[] owner of the transition      any          so / la      reverse map: who maps the frame ({@link Rmap})
- *  freeNext  int[]  {@link FreeList} (via CAS on  FreeList     plain        free-list link (index + 1, 0 = end),
- *                   its head)                                               valid only while FREE
+ *  rmap      long[] owner of the transition      any          so / la      reverse map: who maps the frame (Rmap);
+ *                   {@link FreeList} pushers                  plain        while FREE: the free-list link instead
  *  lruPrev   int[]  LRU owner (its try-lock)     LRU owner    plain        device nodes only: the LRU surrogate
  *  lruNext   int[]  LRU owner (its try-lock)     LRU owner    plain        (page-&gt;lru is unusable for ZONE_DEVICE)
  *
- *  bytes per frame: 4 + 8 + 4 = 16 on RAM nodes, 16 + 4 + 4 = 24 on device nodes (Linux struct page: 64)
+ *  bytes per frame: 4 + 8 = 12 on RAM nodes, 12 + 4 + 4 = 20 on device nodes (Linux struct page: 64)
  * </pre>
  *
  * State word:
@@ -32,6 +31,11 @@ import java.lang.invoke.VarHandle;
  * </pre>
  * Every state change is one CAS on this word ({@link #tryTransition}); the flags and pins change by CAS on the same
  * word, so a transition can require "no pins" atomically (isolation) and a pin can require "MAPPED" atomically.
+ *
+ * <p>A free frame maps nothing, so its reverse-map slot carries the free-list link, as the buddy allocator reuses
+ * {@code page->lru} of free pages: {@code FREE_LINK | (next index + 1)}, bit 63 set. Every valid reverse map is
+ * non-negative, so a reader that meets a link (a stale read of a frame freed under it) sees "maps nothing"
+ * ({@link Rmap#isNone}), exactly as it would see {@link Rmap#NONE}.
  */
 public final class FrameTable {
     static final int STATE_MASK = 0xF;
@@ -55,7 +59,6 @@ public final class FrameTable {
     private final int frames;
     private final int[] state;
     private final long[] rmap;
-    final int[] freeNext;
     final int[] lruPrev;
     final int[] lruNext;
 
@@ -64,7 +67,6 @@ public final class FrameTable {
         this.frames = frames;
         this.state = new int[frames];
         this.rmap = new long[frames];
-        this.freeNext = new int[frames];
         this.lruPrev = withLru ? new int[frames] : null;
         this.lruNext = withLru ? new int[frames] : null;
         java.util.Arrays.fill(rmap, Rmap.NONE);
@@ -72,7 +74,7 @@ public final class FrameTable {
 
     /** Bytes of metadata per frame (the arrays above, without array headers). */
     int bytesPerFrame() {
-        return 4 + 8 + 4 + (lruPrev != null ? 8 : 0);
+        return 4 + 8 + (lruPrev != null ? 8 : 0);
     }
 
     int frames() {
@@ -246,6 +248,23 @@ public final class FrameTable {
 
     long laRmap(int i) {
         return (long) LONG.getAcquire(rmap, i);
+    }
+
+    /** Tag of a free-list link kept in the reverse-map slot of a FREE frame (bit 63: never a valid reverse map). */
+    static final long FREE_LINK = Long.MIN_VALUE;
+
+    /**
+     * The free-list link of frame {@code i} (next index + 1, 0 = end), or -1 when the slot holds no link (the frame
+     * was popped and mapped meanwhile: {@link FreeList#pop} then discards its walk). Plain read, see FreeList.
+     */
+    int freeLink(int i) {
+        long v = rmap[i];
+        return (v & FREE_LINK) != 0 && v != Rmap.NONE ? (int) v : -1;
+    }
+
+    /** Plain store of a free-list link; published by the CAS of the free-list head that follows it. */
+    void setFreeLink(int i, int nextPlusOne) {
+        rmap[i] = FREE_LINK | (nextPlusOne & 0xFFFF_FFFFL);
     }
 
     /** Ordered store: published before the page-table entry that makes the frame reachable (a later CAS). */

@@ -3,9 +3,10 @@ package dev.hmm.mm;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The free frames of one node: a lock-free intrusive stack (Treiber) linked through {@link FrameTable#freeNext},
- * as the buddy allocator links free pages through {@code page->lru}. Allocation and freeing move whole batches in
- * one CAS each, so {@code migrate_vma} pays one atomic per batch, not per page, and no object is created per frame.
+ * The free frames of one node: a lock-free intrusive stack (Treiber) linked through the reverse-map slot of each
+ * free frame ({@link FrameTable#setFreeLink}), as the buddy allocator links free pages through {@code page->lru}.
+ * Allocation and freeing move whole batches in one CAS each, so {@code migrate_vma} pays one atomic per batch, not
+ * per page, and no object is created per frame.
  *
  * <p>Why not a JCTools queue: its queues hold objects, so a frame number would be boxed per page; an intrusive stack
  * over the frame table needs no allocation at all. Cross-thread work (copy stripes, completions, faults, LRU events)
@@ -19,12 +20,14 @@ import java.util.concurrent.atomic.AtomicLong;
  *             +----------------+-------------------+
  * </pre>
  * <ul>
- * <li>push(batch): link the batch through freeNext (plain stores), last -&gt; old top; CAS head to (tag+1, first).
+ * <li>push(batch): link the batch through the frames' link slots (plain stores), last -&gt; old top; CAS head to
+ *     (tag+1, first).
  *     The CAS (volatile) publishes the links to any popper that reads the new head.</li>
  * <li>pop(n): read head (volatile), walk up to n links, CAS head to (tag+1, n-th next). Any push or pop between
  *     the read and the CAS changes the tag, so a successful CAS proves that the walked links were the stack's and
  *     untouched (no ABA). Links read during a walk that then fails may be stale or garbage: they are bounds-checked
- *     and discarded (benign race).</li>
+ *     and discarded (benign race). A slot whose frame was popped and mapped meanwhile holds a reverse map, not a
+ *     link ({@link FrameTable#freeLink} returns -1), and is discarded the same way.</li>
  * </ul>
  * Invariant: a frame is on the stack iff its state is FREE (callers transition before push and after pop).
  */
@@ -49,15 +52,15 @@ final class FreeList {
         if (n <= 0) {
             return;
         }
-        int[] next = table.freeNext;
+        FrameTable t = table;
         for (int k = from; k < from + n - 1; k++) {
-            next[frames[k]] = frames[k + 1] + 1;
+            t.setFreeLink(frames[k], frames[k + 1] + 1);
         }
         int first = frames[from];
         int last = frames[from + n - 1];
         for (;;) {
             long h = head.get();
-            next[last] = (int) (h & INDEX_MASK);
+            t.setFreeLink(last, (int) (h & INDEX_MASK));
             long nh = (((h >>> 32) + 1) << 32) | (first + 1L);
             if (head.compareAndSet(h, nh)) {
                 count.addAndGet(n);
@@ -67,10 +70,9 @@ final class FreeList {
     }
 
     void push(int frame) {
-        int[] next = table.freeNext;
         for (;;) {
             long h = head.get();
-            next[frame] = (int) (h & INDEX_MASK);
+            table.setFreeLink(frame, (int) (h & INDEX_MASK));
             long nh = (((h >>> 32) + 1) << 32) | (frame + 1L);
             if (head.compareAndSet(h, nh)) {
                 count.incrementAndGet();
@@ -81,12 +83,11 @@ final class FreeList {
 
     /** Walks the stack and returns its length (at most {@code limit}); only meaningful while nobody allocates. */
     long walk(long limit) {
-        int[] next = table.freeNext;
         long n = 0;
         int cur = (int) (head.get() & INDEX_MASK);
-        while (cur != 0 && n < limit) {
+        while (cur > 0 && n < limit) {
             n++;
-            cur = next[cur - 1];
+            cur = table.freeLink(cur - 1);
         }
         return n;
     }
@@ -97,8 +98,8 @@ final class FreeList {
      * @return the number popped (less than n only when the stack ran empty)
      */
     int pop(int[] out, int from, int n) {
-        int[] next = table.freeNext;
-        int frames = table.frames();
+        FrameTable t = table;
+        int frames = t.frames();
         retry:
         for (;;) {
             long h = head.get();
@@ -111,7 +112,7 @@ final class FreeList {
                     continue retry; // garbage link read during a concurrent change: the CAS would fail anyway
                 }
                 out[from + got++] = idx;
-                cur = next[idx];
+                cur = t.freeLink(idx); // -1 if the frame was popped and mapped meanwhile: caught above next turn
             }
             if (got == 0) {
                 return 0;

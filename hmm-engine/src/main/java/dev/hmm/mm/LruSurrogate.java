@@ -9,7 +9,7 @@ import org.jctools.queues.MpscUnboundedXaddArrayQueue;
 
 /**
  * The LRU surrogate of one device: ZONE_DEVICE frames have no usable {@code page->lru}, so the engine keeps their
- * recency here, over device frame numbers, in the {@link FrameTable}'s link arrays (8 of its 24 bytes per frame), and
+ * recency here, over device frame numbers, in the {@link FrameTable}'s link arrays (8 of its 20 bytes per frame), and
  * hands it to the device's {@link EvictionPolicy}.
  *
  * <h2>Concurrency: BP-Wrapper, as Caffeine's {@code BoundedLocalCache}</h2>
@@ -75,7 +75,7 @@ final class LruSurrogate implements EvictionContext {
     @Override
     public long pageOf(int frame) {
         long r = node.table.laRmap(frame);
-        return r == Rmap.NONE ? -1 : Rmap.key(r);
+        return Rmap.isNone(r) ? -1 : Rmap.key(r);
     }
 
     // ------------------------------------------------------------------ recording

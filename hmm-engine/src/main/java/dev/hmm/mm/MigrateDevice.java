@@ -206,7 +206,7 @@ final class MigrateDevice {
             return MigrateResult.PINNED;
         }
         long rmap = t.laRmap(frame);
-        if (rmap == Rmap.NONE || Rmap.isFile(rmap) || Rmap.isDuplicate(rmap)) {
+        if (Rmap.isNone(rmap) || Rmap.isFile(rmap) || Rmap.isDuplicate(rmap)) {
             return MigrateResult.BUSY;
         }
         AddressSpace mm = engine.space(Rmap.space(rmap));

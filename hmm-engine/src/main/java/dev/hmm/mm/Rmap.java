@@ -15,6 +15,8 @@ package dev.hmm.mm;
  *  D = 1: a read-duplicate: a device's read-only copy of the page, mapped by that device's mirror only (the CPU
  *         entry names the RAM original)
  * </pre>
+ * Negative values map nothing: {@link #NONE}, or the free-list link that a FREE frame keeps in the same slot
+ * ({@link FrameTable#freeLink}); test with {@link #isNone}, never by comparing with NONE.
  * Readers must validate: a reverse map read without holding the frame may be stale; the page-table entry it leads to
  * must still name the frame.
  */
@@ -30,6 +32,11 @@ public final class Rmap {
     private Rmap() {
     }
 
+    /** Whether the value maps nothing: {@link #NONE} or a free frame's free-list link (both negative). */
+    static boolean isNone(long rmap) {
+        return rmap < 0;
+    }
+
     static long anon(int spaceId, long vpn) {
         return ((long) spaceId << KEY_BITS) | vpn;
     }
@@ -39,7 +46,7 @@ public final class Rmap {
     }
 
     static boolean isFile(long rmap) {
-        return rmap != NONE && (rmap & FILE) != 0;
+        return rmap >= 0 && (rmap & FILE) != 0;
     }
 
     static int space(long rmap) {
@@ -51,7 +58,7 @@ public final class Rmap {
     }
 
     static boolean isDuplicate(long rmap) {
-        return rmap != NONE && (rmap & DUP) != 0;
+        return rmap >= 0 && (rmap & DUP) != 0;
     }
 
     static long key(long rmap) {
