@@ -476,13 +476,22 @@ public final class AddressSpace implements AutoCloseable {
         }
     }
 
+    /** Frames gathered by {@link #zap} before a TLB flush frees them (Linux: a few pages of frame pointers). */
+    private static final int ZAP_GATHER_FRAMES = 1 << 14;
+
     /**
      * Zaps entries {@code [startVpn, endVpn)}: CAS each to none, one TLB flush, then free the frames
-     * ({@code zap_pte_range} + {@code tlb_finish_mmu}). Caller holds the mmap write lock.
+     * ({@code zap_pte_range} + {@code tlb_finish_mmu}). Caller holds the mmap write lock. The gather is bounded, as
+     * {@code mmu_gather} flushes and frees whenever its batch fills: a terabyte unmap must not hold a frame list of
+     * its own size (2 GiB of frame numbers at 1 TiB of 4 KiB pages).
      */
     private void zap(long startVpn, long endVpn, boolean mirrorsCleared) {
         FrameRelease release = new FrameRelease(engine);
         for (long vpn = startVpn; vpn < endVpn; vpn++) {
+            if (release.count() >= ZAP_GATHER_FRAMES) {
+                engine.tlb.flush();
+                release.releaseAll(PageState.MAPPED);
+            }
             long[] leaf = pageTable.leaf(vpn);
             if (leaf == null) {
                 vpn |= PageTable.SLOT_MASK;

@@ -47,6 +47,8 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
                 long[] leaf = table.leaf(vpn);
                 long leafEnd = (vpn | PageTable.SLOT_MASK) + 1;
                 if (leaf != null) {
+                    long clearedBefore = cleared;
+                    long lastCleared = vpn;
                     for (long v = vpn; v < Math.min(leafEnd, endVpn); v++) {
                         int s = PageTable.slot(v);
                         long e = PageTable.laPte(leaf, s);
@@ -63,7 +65,12 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
                             }
                             PageTable.storePte(leaf, s, Pte.NONE);
                             cleared++;
+                            lastCleared = v;
                         }
+                    }
+                    if (cleared != clearedBefore) {
+                        // eviction streams would otherwise keep a leaf for every page ever seen
+                        table.dropLeafIfEmpty(lastCleared);
                     }
                 }
                 vpn = leafEnd;

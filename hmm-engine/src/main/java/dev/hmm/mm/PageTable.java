@@ -6,7 +6,8 @@ import java.lang.invoke.VarHandle;
 /**
  * A page table of 64-bit {@link Pte} words indexed by virtual page number: a radix tree of four levels of 512 slots
  * (pgd / pud / pmd / pte, as x86-64), so a leaf of 512 entries covers one 2 MiB block at 4 KiB pages (one UVM VA
- * block). Directory levels are created lazily by CAS and never removed until {@link #clear()}, so a leaf reference,
+ * block). Directory levels are created lazily by CAS and never removed until {@link #clear()} (lock-serialised
+ * device mirrors alone also unlink empty leaves, {@link #dropLeafIfEmpty}), so a leaf reference,
  * once found, stays valid for the table's life.
  *
  * <h2>Entries</h2>
@@ -28,7 +29,7 @@ public final class PageTable {
 
     private final int vpnBits;
     private volatile Object[] top;
-    /** Leaves allocated (for footprint reports). */
+    /** Leaves linked in the table (for footprint reports). */
     private final java.util.concurrent.atomic.AtomicLong leaves = new java.util.concurrent.atomic.AtomicLong();
 
     public PageTable(int pageShift) {
@@ -157,7 +158,46 @@ public final class PageTable {
         PTE.setVolatile(leaf, slot, value);
     }
 
-    /** Number of leaves created (each {@value #FANOUT} entries, 4 KiB). */
+    /**
+     * Unlinks the leaf of {@code vpn} if every entry in it is {@link Pte#NONE}, so that a table whose entries come
+     * and go (a device mirror under oversubscription: every eviction clears one) does not keep a leaf for every
+     * page ever mapped, as {@code free_pgtables} reclaims empty page-table pages. Only for tables whose writers
+     * are serialised by a lock the caller holds (device mirrors): a writer always finds its leaf through
+     * {@link #leafOrCreate} under that lock, so nobody writes into an unlinked leaf; a lock-free reader that still
+     * holds it reads only NONE (a miss, as after the clear) and the garbage collector frees it when the last reader
+     * lets go. Directory levels stay.
+     *
+     * <p>The scan starts just after {@code vpn}'s slot and wraps: evictions clear pages in LRU order, mostly
+     * ascending, so a leaf still in use shows a live entry within a slot or two.
+     *
+     * @return whether a leaf was unlinked
+     */
+    boolean dropLeafIfEmpty(long vpn) {
+        Object[] l2 = (Object[]) DIR.getAcquire(top, (int) (vpn >>> (3 * LEVEL_BITS)));
+        if (l2 == null) {
+            return false;
+        }
+        Object[] l3 = (Object[]) DIR.getAcquire(l2, (int) ((vpn >>> (2 * LEVEL_BITS)) & SLOT_MASK));
+        if (l3 == null) {
+            return false;
+        }
+        int i = (int) ((vpn >>> LEVEL_BITS) & SLOT_MASK);
+        long[] leaf = (long[]) DIR.getAcquire(l3, i);
+        if (leaf == null) {
+            return false;
+        }
+        int from = slot(vpn) + 1;
+        for (int k = 0; k < FANOUT; k++) {
+            if ((long) PTE.getAcquire(leaf, (from + k) & SLOT_MASK) != Pte.NONE) {
+                return false;
+            }
+        }
+        DIR.setRelease(l3, i, (Object) null);
+        leaves.decrementAndGet();
+        return true;
+    }
+
+    /** Number of leaves in the table (each {@value #FANOUT} entries, 4 KiB). */
     public long leafCount() {
         return leaves.get();
     }

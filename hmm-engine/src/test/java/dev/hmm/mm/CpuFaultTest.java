@@ -202,6 +202,23 @@ class CpuFaultTest {
         }
     }
 
+    // munmap gathers frames in bounded batches (mmu_gather): more pages than one batch, RAM and device, all freed
+    @Test
+    void munmap_larger_than_one_gather_frees_every_frame() {
+        int pages = 40_000; // > 2 gathers of 16384
+        try (Fixture f = new Fixture(EngineConfig.of((long) pages * PAGE).withDataPlane(DataPlane.METADATA),
+                MemoryType.DEVICE_PRIVATE, 8L << 20, 1)) {
+            long va = f.mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            f.mm.touch(va, (long) pages * PAGE, AccessType.WRITE);
+            f.engine.migrate(f.mm, va + 100L * PAGE, 1000L * PAGE, f.device);
+            assertThat(f.engine.ram().freeFrames()).isEqualTo(f.engine.ram().frames() - pages + 1000);
+            f.mm.munmap(va, (long) pages * PAGE);
+            assertThat(f.engine.ram().freeFrames()).isEqualTo(f.engine.ram().frames());
+            assertThat(f.device.freeFrames()).isEqualTo(f.device.node().frames());
+            assertThat(f.engine.check()).isEmpty();
+        }
+    }
+
     // pin (GUP FOLL_LONGTERM) faults device pages back to RAM first
     @ParameterizedTest
     @EnumSource(value = MemoryType.class, names = {"DEVICE_PRIVATE", "DEVICE_COHERENT"})

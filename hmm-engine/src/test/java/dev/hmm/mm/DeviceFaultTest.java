@@ -44,6 +44,28 @@ class DeviceFaultTest {
     }
 
     // hmm2.double_map: a page private to device A that device B touches goes to B through RAM, data intact
+    // A mirror unlinks the leaves that invalidation empties (free_pgtables): a streaming pass over an oversubscribed
+    // device would otherwise keep a mirror leaf for every page it ever touched.
+    @Test
+    void mirror_drops_leaves_that_invalidation_empties() {
+        try (Fixture f = new Fixture(MemoryType.DEVICE_PRIVATE, 16L << 20, 8L << 20)) {
+            long va = f.mm.mmap(4L << 20, Prot.READ_WRITE); // two 2 MiB leaves
+            f.fillInts(va, 4 << 20, 7);
+            byte[] b = new byte[4 << 20];
+            f.device.read(f.mm, va, b);
+            DeviceMirror m = f.device.mirror(f.mm);
+            assertThat(m.table.leafCount()).isEqualTo(2);
+            f.engine.migrateToRam(f.mm, va, 2L << 20); // the first leaf empties
+            assertThat(m.table.leafCount()).isEqualTo(1);
+            f.engine.migrateToRam(f.mm, va + (2L << 20), 2L << 20);
+            assertThat(m.table.leafCount()).isZero();
+            f.device.read(f.mm, va, b); // faults map them again, in fresh leaves
+            Fixture.assertInts(b, 7);
+            assertThat(m.table.leafCount()).isEqualTo(2);
+            assertThat(f.engine.check()).isEmpty();
+        }
+    }
+
     @Test
     void a_page_private_to_another_device_comes_through_ram_on_fault() {
         try (Fixture f = new Fixture(MemoryType.DEVICE_PRIVATE, 8L << 20, 4L << 20)) {
