@@ -105,6 +105,8 @@ final class FaultBuffer implements Runnable {
 
     /** Spins of the servicing thread on an empty buffer before it parks (a few microseconds). */
     private static final int IDLE_SPINS = 1 << 13;
+    /** One spin in this many yields the core (a no-op when nobody else wants it). */
+    static final int YIELD_MASK = 63;
 
     @Override
     public void run() {
@@ -115,8 +117,14 @@ final class FaultBuffer implements Runnable {
             }
             // spin a little before parking: a replayed accessor usually faults again within microseconds, and an
             // unpark costs tens of them (UVM's servicer likewise polls the buffer's put pointer before sleeping)
+            // yielding now and then: on a machine with fewer cores than busy threads (CI, a laptop running a storm)
+            // a pure spin would hold the core the accessor needs to raise its next fault
             for (int spin = 0; spin < IDLE_SPINS && queue.isEmpty() && !closed; spin++) {
-                Thread.onSpinWait();
+                if ((spin & YIELD_MASK) == YIELD_MASK) {
+                    Thread.yield();
+                } else {
+                    Thread.onSpinWait();
+                }
             }
             if (!queue.isEmpty()) {
                 continue;

@@ -47,7 +47,11 @@ final class FaultRecord {
             if (!pending) {
                 return;
             }
-            Thread.onSpinWait();
+            if ((i & FaultBuffer.YIELD_MASK) == FaultBuffer.YIELD_MASK) {
+                Thread.yield(); // the servicer may be waiting for this core
+            } else {
+                Thread.onSpinWait();
+            }
         }
         while (pending) {
             parked = true;
