@@ -251,7 +251,15 @@ final class CpuFaultHandler {
             ram.table.soRmap(copy, Rmap.anon(mm.id(), vpn));
             ram.table.transition(copy, PageState.ALLOCATED, PageState.MAPPED);
             long n = Pte.present(Pfn.of(ram.id(), copy), Pte.WRITE | Pte.DIRTY | Pte.ACCESSED);
-            if (!PageTable.casPte(leaf, s, pte, n)) {
+            // the entry changes frame: devices mirroring the page-cache page must drop it first, or they would go on
+            // reading the file's page after this mapping's copy diverged (wp_page_copy's MMU_NOTIFY_CLEAR range)
+            long page = va & ~mm.pageMask;
+            boolean installed;
+            try (MmuNotifierRange r = mm.invalidateRangeStart(page, page + mm.pageSize, MmuNotifierEvent.CLEAR,
+                    null)) {
+                installed = PageTable.casPte(leaf, s, pte, n);
+            }
+            if (!installed) {
                 ram.releaseOne(copy, PageState.MAPPED);
                 return false;
             }

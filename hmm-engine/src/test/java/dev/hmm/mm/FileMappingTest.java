@@ -339,4 +339,29 @@ class FileMappingTest {
             assertThat(f.engine.check()).isEmpty();
         }
     }
+
+    // wp_page_copy notifies: a device that mirrors a private mapping's page-cache page must drop it when a CPU write
+    // copies the page, or it goes on reading the file's page while the mapping's own copy has diverged
+    @ParameterizedTest
+    @EnumSource(value = MemoryType.class, names = {"DEVICE_PRIVATE", "DEVICE_COHERENT"})
+    void copy_on_write_invalidates_devices_mirroring_the_cache_page(MemoryType type, @TempDir Path dir)
+            throws Exception {
+        Path p = intsFile(dir, "f", 4 * PAGE, 0);
+        try (Fixture f = new Fixture(type, 8L << 20, 4L << 20)) {
+            Device other = f.addDevice("dev1", MemoryType.DEVICE_COHERENT, 4L << 20);
+            MappedFile file = f.engine.openFile(p, false);
+            long va = f.mm.mmapFile(file, 0, 4 * PAGE, Prot.READ_WRITE, false);
+            byte[] b = new byte[4 * PAGE];
+            f.mm.read(va, b); // the page cache, in RAM, mapped read-only here
+            other.read(f.mm, va, b); // the coherent device mirrors the cache pages (moving them or not)
+            Fixture.assertInts(b, 0);
+            f.mm.write(va, new byte[] {0x5A}); // copy on write: this mapping's page 0 is now its own
+            byte[] one = new byte[1];
+            other.read(f.mm, va, one);
+            assertThat(one[0]).as("the device reads the mapping's copy, not the file's page").isEqualTo((byte) 0x5A);
+            f.device.read(f.mm, va, one);
+            assertThat(one[0]).isEqualTo((byte) 0x5A);
+            assertThat(f.engine.check()).isEmpty();
+        }
+    }
 }
