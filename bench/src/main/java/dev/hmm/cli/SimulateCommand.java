@@ -105,6 +105,11 @@ public final class SimulateCommand implements Callable<Integer> {
             description = "block, batch, batch-flush or once (UVM uvm_perf_fault_replay_policy; default: batch-flush)")
     ReplayPolicy replayPolicy = ReplayPolicy.BATCH_FLUSH;
 
+    @Option(names = "--fault-servicing", paramLabel = "MODE", converter = FaultServicingConverter.class,
+            description = "who services device faults: combining (a faulting device thread services the buffer when"
+                    + " nobody else is) or thread (always the device's servicing thread; default: combining)")
+    FaultServicing faultServicing = FaultServicing.COMBINING;
+
     @Option(names = "--atomics", paramLabel = "MODE",
             description = "device atomics on RAM pages: migrate (UVM default) or exclusive (make_device_exclusive; default: ${DEFAULT-VALUE})")
     AtomicsMode atomics = AtomicsMode.MIGRATE;
@@ -140,6 +145,22 @@ public final class SimulateCommand implements Callable<Integer> {
         MIGRATE, EXCLUSIVE
     }
 
+    enum FaultServicing {
+        COMBINING, THREAD
+    }
+
+    static final class FaultServicingConverter implements CommandLine.ITypeConverter<FaultServicing> {
+        @Override
+        public FaultServicing convert(String value) {
+            try {
+                return FaultServicing.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException("'" + value
+                        + "' is not a fault-servicing mode (expected combining or thread)");
+            }
+        }
+    }
+
     /** Accepts the policy names with dashes or underscores, any case. */
     static final class ReplayPolicyConverter implements CommandLine.ITypeConverter<ReplayPolicy> {
         @Override
@@ -161,7 +182,7 @@ public final class SimulateCommand implements Callable<Integer> {
         FaultServiceConfig faults;
         try {
             faults = new FaultServiceConfig(faultBatch, replayPolicy, Math.max(faultBuffer, 2), 20,
-                    atomics == AtomicsMode.EXCLUSIVE, readDuplication);
+                    atomics == AtomicsMode.EXCLUSIVE, readDuplication, faultServicing == FaultServicing.COMBINING);
         } catch (IllegalArgumentException e) {
             throw new BadInputException(faultBatch < 1 || faultBatch > 1 << 16 ? "--fault-batch" : "--fault-buffer",
                     e.getMessage());

@@ -222,6 +222,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         m.put("replayPolicy", faults.replayPolicy().name().toLowerCase(Locale.ROOT).replace('_', '-'));
         m.put("faultBuffer", faults.bufferEntries());
         m.put("atomics", faults.exclusiveAtomics() ? "exclusive" : "migrate");
+        m.put("faultServicing", faults.faultingThreadServices() ? "combining" : "thread");
         m.put("accessSize", accessSize);
         m.put("eviction", eviction.toLowerCase(Locale.ROOT));
         m.put("evictWatermark", evictWatermark);

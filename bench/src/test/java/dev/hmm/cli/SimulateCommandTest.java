@@ -53,13 +53,14 @@ class SimulateCommandTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"pingpong,batch-flush,migrate", "random,once,exclusive", "random,block,exclusive", "stream,batch,migrate"})
+    @CsvSource({"pingpong,batch-flush,migrate,combining", "random,once,exclusive,thread",
+        "random,block,exclusive,combining", "stream,batch,migrate,thread"})
     void two_devices_every_replay_policy_and_the_fault_fields(String workload, String policy, String atomics,
-            @TempDir Path dir) throws Exception {
+            String servicing, @TempDir Path dir) throws Exception {
         Path json = dir.resolve("r.json");
         Run r = hmm("simulate", "--workload", workload, "--devices", "2", "--replay-policy", policy, "--atomics",
-                atomics, "--fault-batch", "64", "--footprint", "8MiB", "--device-memory", "8MiB", "--json",
-                json.toString());
+                atomics, "--fault-servicing", servicing, "--fault-batch", "64", "--footprint", "8MiB",
+                "--device-memory", "8MiB", "--json", json.toString());
         assertThat(r.code()).as(r.err()).isZero();
         Map<String, Object> rep = JsonReports.read(json);
         assertThat(rep).containsKeys("faultBatches", "duplicateFaults", "invalidations", "rangeFaultRetries",
@@ -73,7 +74,8 @@ class SimulateCommandTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> config = (Map<String, Object>) rep.get("config");
         assertThat(config).containsEntry("devices", 2).containsEntry("faultBatch", 64)
-                .containsEntry("replayPolicy", policy).containsEntry("atomics", atomics);
+                .containsEntry("replayPolicy", policy).containsEntry("atomics", atomics)
+                .containsEntry("faultServicing", servicing);
         if (workload.equals("random") && atomics.equals("exclusive")) {
             assertThat(((Number) rep.get("exclusiveRevocations")).longValue()).isPositive();
         }
@@ -150,6 +152,7 @@ class SimulateCommandTest {
         "--fault-buffer|1|--fault-buffer",
         "--replay-policy|sometimes|--replay-policy",
         "--atomics|maybe|--atomics",
+        "--fault-servicing|sometimes|--fault-servicing",
         "--access-size|5000|--access-size",
         "--eviction|banana|--eviction",
         "--evict-watermark|101%|--evict-watermark",

@@ -5,7 +5,8 @@ import org.jctools.queues.MpscArrayQueue;
 
 /**
  * Services one device's fault buffer, a batch at a time (UVM's {@code uvm_parent_gpu_service_replayable_faults} and
- * {@code service_fault_batch}). Owned by the device's single servicing thread; nothing here is shared.
+ * {@code service_fault_batch}). Owned by whichever thread holds the buffer's servicing role ({@link FaultBuffer}:
+ * the servicing thread, or a faulting accessor), one at a time; nothing here is shared.
  *
  * <pre>
  *  pass:   up to maxBatchesPerPass batches
@@ -184,7 +185,6 @@ final class FaultBatch {
         Arrays.fill(errorMask, 0L);
         Arrays.fill(dupMask, 0L);
         Arrays.fill(linkAtomicMask, 0L);
-        Arrays.fill(busErrors, null);
         boolean migrate = false;
         boolean duplicate = false;
         boolean map = false;
@@ -235,13 +235,17 @@ final class FaultBatch {
             }
         }
         if (migrate) {
-            MigrationResult res = engine.migrator.toDevice(mm, blockVa, blockVa + ((long) blockPages << pageShift),
-                    device, migrateMask);
-            for (int off = 0; off < blockPages; off++) {
+            // only the span of the faulted pages, not the whole block: a lone fault migrates one page, and every
+            // step of migrate_vma (setup, collect, pages, finalize, mapping) walks the range it is given
+            int lo = first(migrateMask);
+            int hi = last(migrateMask);
+            MigrationResult res = engine.migrator.toDevice(mm, blockVa + ((long) lo << pageShift),
+                    blockVa + ((long) (hi + 1) << pageShift), device, migrateMask, lo);
+            for (int off = lo; off <= hi; off++) {
                 if (!test(migrateMask, off)) {
                     continue;
                 }
-                MigrateResult r = res.resultOrNull(off);
+                MigrateResult r = res.resultOrNull(off - lo);
                 if (r != null && r != MigrateResult.MIGRATED && r != MigrateResult.ALREADY_ON_TARGET
                         && r != MigrateResult.BUSY) {
                     engine.stats.remoteMappings[r.ordinal()].increment();
@@ -270,6 +274,9 @@ final class FaultBatch {
                             : new SegmentationFaultException(r.va, "device " + device.name() + ": " + r.access
                                     + (vma == null ? " with no mapping" : " of " + vma.prot() + " mapping " + vma));
                 }
+            }
+            for (int off = first(errorMask), last = last(errorMask); off <= last; off++) {
+                busErrors[off] = null; // left clean for the next block (set only where errorMask is)
             }
         }
     }
@@ -461,6 +468,16 @@ final class FaultBatch {
             }
         }
         return changed;
+    }
+
+    /** Fails the faults carried over (the device is going away): they are replayed with {@code error}. */
+    void abandon(RuntimeException error) {
+        for (int i = 0; i < carried; i++) {
+            recs[i].error = error;
+            recs[i].replay();
+            recs[i] = null;
+        }
+        carried = 0;
     }
 
     /** BATCH_FLUSH: pending faults the batch resolved are replayed as duplicates, the rest carried over. */

@@ -14,9 +14,13 @@ package dev.hmm.mm;
  * @param readDuplication a read fault on a page in RAM makes a read-only copy on the device instead of migrating it
  *     (UVM read duplication, {@code cudaMemAdviseSetReadMostly}); the CPU keeps the original, write-protected; the
  *     first write, by anyone, drops the copies; eviction drops a copy without copying it back
+ * @param faultingThreadServices an accessor that raises faults while nobody is servicing the buffer services it
+ *     itself (combining) instead of handing the faults to the device's servicing thread and waiting for its replay;
+ *     batches, policies and counters are the same, only the thread differs. Off: every batch is serviced by the
+ *     servicing thread, as UVM's bottom half does (each fault then pays a thread hand-off).
  */
 public record FaultServiceConfig(int maxBatch, ReplayPolicy replayPolicy, int bufferEntries, int maxBatchesPerPass,
-        boolean exclusiveAtomics, boolean readDuplication) {
+        boolean exclusiveAtomics, boolean readDuplication, boolean faultingThreadServices) {
 
     public FaultServiceConfig {
         if (maxBatch < 1 || maxBatch > 1 << 16) {
@@ -35,29 +39,41 @@ public record FaultServiceConfig(int maxBatch, ReplayPolicy replayPolicy, int bu
         }
     }
 
-    /** UVM's defaults: batches of 256, batch-and-flush replay, a 4096-entry buffer, 20 batches per pass. */
+    /**
+     * UVM's defaults: batches of 256, batch-and-flush replay, a 4096-entry buffer, 20 batches per pass; a faulting
+     * accessor services the buffer when nobody else is.
+     */
     public static FaultServiceConfig defaults() {
-        return new FaultServiceConfig(256, ReplayPolicy.BATCH_FLUSH, 4096, 20, false, false);
+        return new FaultServiceConfig(256, ReplayPolicy.BATCH_FLUSH, 4096, 20, false, false, true);
     }
 
     public FaultServiceConfig withMaxBatch(int n) {
         return new FaultServiceConfig(n, replayPolicy, Math.max(bufferEntries, n), maxBatchesPerPass, exclusiveAtomics,
-                readDuplication);
+                readDuplication, faultingThreadServices);
     }
 
     public FaultServiceConfig withReplayPolicy(ReplayPolicy p) {
-        return new FaultServiceConfig(maxBatch, p, bufferEntries, maxBatchesPerPass, exclusiveAtomics, readDuplication);
+        return new FaultServiceConfig(maxBatch, p, bufferEntries, maxBatchesPerPass, exclusiveAtomics, readDuplication,
+                faultingThreadServices);
     }
 
     public FaultServiceConfig withBufferEntries(int n) {
-        return new FaultServiceConfig(maxBatch, replayPolicy, n, maxBatchesPerPass, exclusiveAtomics, readDuplication);
+        return new FaultServiceConfig(maxBatch, replayPolicy, n, maxBatchesPerPass, exclusiveAtomics, readDuplication,
+                faultingThreadServices);
     }
 
     public FaultServiceConfig withExclusiveAtomics(boolean on) {
-        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, on, readDuplication);
+        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, on, readDuplication,
+                faultingThreadServices);
     }
 
     public FaultServiceConfig withReadDuplication(boolean on) {
-        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, exclusiveAtomics, on);
+        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, exclusiveAtomics, on,
+                faultingThreadServices);
+    }
+
+    public FaultServiceConfig withFaultingThreadServices(boolean on) {
+        return new FaultServiceConfig(maxBatch, replayPolicy, bufferEntries, maxBatchesPerPass, exclusiveAtomics,
+                readDuplication, on);
     }
 }

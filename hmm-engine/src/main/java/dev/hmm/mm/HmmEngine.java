@@ -293,7 +293,7 @@ public final class HmmEngine implements AutoCloseable {
             throw new IllegalArgumentException("device " + target.name() + " holds " + target.memoryType()
                     + " memory, which is not a migration target (map it in place with mmapDax)");
         }
-        return migrator.toDevice(mm, va, va + mm.alignUp(length), target, null);
+        return migrator.toDevice(mm, va, va + mm.alignUp(length), target, null, 0);
     }
 
     /** Migrates every device page of {@code [va, va+length)} back to system RAM. */

@@ -26,9 +26,9 @@ final class Migrator {
 
     /**
      * Migrates {@code [start, end)} to {@code target} (a device), bouncing other owners' pages through RAM. With a
-     * {@code mask} (bit i for page i of the range), only those pages; the others get no result.
+     * {@code mask} (bit {@code maskBase + i} for page i of the range), only those pages; the others get no result.
      */
-    MigrationResult toDevice(AddressSpace mm, long start, long end, Device target, long[] mask) {
+    MigrationResult toDevice(AddressSpace mm, long start, long end, Device target, long[] mask, int maskBase) {
         MigrationResult res = newResult(mm, start, end);
         int batch = engine.config().migrateBatchPages();
         MigrateVma mv = new MigrateVma(engine, Math.min(batch, res.pages()));
@@ -38,17 +38,18 @@ final class Migrator {
             long ce = Math.min(end, cs + chunkBytes);
             int base = (int) ((cs - start) >>> mm.pageShift);
             runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
-                    base);
+                    maskBase + base);
             boolean foreign = collect(mv, res, base, false);
             if (foreign) {
                 for (Device other : engine.devices()) {
                     if (other != target) {
                         runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE
-                                | MigrateVma.SELECT_DEVICE_COHERENT, other.owner(), engine.ram(), other, mask, base);
+                                | MigrateVma.SELECT_DEVICE_COHERENT, other.owner(), engine.ram(), other, mask,
+                                maskBase + base);
                     }
                 }
                 runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
-                        base);
+                        maskBase + base);
                 collect(mv, res, base, true);
             }
         }

@@ -14,9 +14,13 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** The device fault path: fault buffer, batched servicing, mirror tables, range faults, exclusive access. */
@@ -87,10 +91,50 @@ class DeviceFaultTest {
         }
     }
 
+    /** Every replay policy, with the faulting thread servicing the buffer (combining) and without. */
+    static Stream<Arguments> policiesAndServicing() {
+        return Stream.of(ReplayPolicy.values()).flatMap(p -> Stream.of(Arguments.of(p, true), Arguments.of(p, false)));
+    }
+
+    // combining: a lone accessor's fault is serviced on its own thread; without it, on the device's servicing thread
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void a_lone_accessor_services_its_own_fault_only_when_combining(boolean combining) {
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
+            TestDriver driver = new TestDriver("dev0", MemoryType.DEVICE_PRIVATE, 4L << 20, 1);
+            AtomicReference<Thread> copier = new AtomicReference<>();
+            driver.failWith((seq, i, s, d) -> {
+                copier.set(Thread.currentThread()); // the copy of the migration runs on the servicing thread
+                return false;
+            });
+            Device dev = engine.attachDevice(driver,
+                    FaultServiceConfig.defaults().withFaultingThreadServices(combining));
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(4 * PAGE, Prot.READ_WRITE);
+            mm.write(va, new byte[] {42});
+            byte[] b = new byte[1];
+            dev.read(mm, va, b);
+            assertThat(b[0]).isEqualTo((byte) 42);
+            assertThat(mm.page(va).isOn(dev.node())).isTrue();
+            if (combining) {
+                assertThat(copier.get()).isSameAs(Thread.currentThread());
+            } else {
+                assertThat(copier.get().getName()).isEqualTo("hmm-faults-dev0");
+            }
+            HmmStats s = engine.stats();
+            assertThat(s.deviceFaults()).isEqualTo(1);
+            assertThat(s.servicedFaults()).isEqualTo(1);
+            assertThat(s.faultBatches()).isEqualTo(1);
+            assertThat(dev.pendingFaults()).isZero();
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
     // many accessors faulting the same page: coalesced, migrated once; raised = serviced + duplicates exactly
     @ParameterizedTest
-    @EnumSource(ReplayPolicy.class)
-    void duplicate_faults_are_coalesced_and_the_accounting_is_exact(ReplayPolicy policy) throws Exception {
+    @MethodSource("policiesAndServicing")
+    void duplicate_faults_are_coalesced_and_the_accounting_is_exact(ReplayPolicy policy, boolean combining)
+            throws Exception {
         try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
             TestDriver driver = new TestDriver("dev0", MemoryType.DEVICE_PRIVATE, 4L << 20, 1);
             // a slow copy engine lets faults pile up behind the first batch
@@ -98,7 +142,8 @@ class DeviceFaultTest {
                 sleepMicros(200);
                 return false;
             });
-            Device dev = engine.attachDevice(driver, FaultServiceConfig.defaults().withReplayPolicy(policy));
+            Device dev = engine.attachDevice(driver,
+                    FaultServiceConfig.defaults().withReplayPolicy(policy).withFaultingThreadServices(combining));
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(16 * PAGE, Prot.READ_WRITE);
             int threads = 8;
@@ -134,15 +179,16 @@ class DeviceFaultTest {
 
     // a full fault buffer makes producers wait; nothing is lost: raised = serviced + duplicates, exactly
     @ParameterizedTest
-    @EnumSource(ReplayPolicy.class)
-    void a_full_fault_buffer_applies_back_pressure_and_loses_nothing(ReplayPolicy policy) throws Exception {
+    @MethodSource("policiesAndServicing")
+    void a_full_fault_buffer_applies_back_pressure_and_loses_nothing(ReplayPolicy policy, boolean combining)
+            throws Exception {
         try (HmmEngine engine = HmmEngine.create(EngineConfig.of(16L << 20).withMigrateBatchPages(8))) {
             TestDriver driver = new TestDriver("dev0", MemoryType.DEVICE_PRIVATE, 8L << 20, 1);
             driver.failWith((seq, i, s, d) -> {
                 sleepMicros(100);
                 return false;
             });
-            Device dev = engine.attachDevice(driver, new FaultServiceConfig(4, policy, 2, 20, false, false));
+            Device dev = engine.attachDevice(driver, new FaultServiceConfig(4, policy, 2, 20, false, false, combining));
             AddressSpace mm = engine.createAddressSpace();
             int pages = 1024;
             long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
