@@ -30,12 +30,20 @@ public final class FaultRig implements AutoCloseable {
     private final long[] record = new long[3];
 
     public FaultRig(int maxBatch, int pages, DataPlane plane) {
+        this(maxBatch, pages, plane, true);
+    }
+
+    /**
+     * As above; {@code combining} false makes every batch go through the device's servicing thread (the hand-off
+     * UVM's bottom half pays) instead of the faulting accessor servicing it ({@code FaultServiceConfig}).
+     */
+    public FaultRig(int maxBatch, int pages, DataPlane plane, boolean combining) {
         this.pages = pages;
         int pageSize = EngineConfig.PAGE_4K;
         this.bytes = (long) pages * pageSize;
         engine = HmmEngine.create(EngineConfig.of(bytes).withDataPlane(plane));
         FaultServiceConfig faults = FaultServiceConfig.defaults().withMaxBatch(maxBatch)
-                .withBufferEntries(Math.max(4096, 2 * maxBatch));
+                .withBufferEntries(Math.max(4096, 2 * maxBatch)).withFaultingThreadServices(combining);
         device = engine.attachDevice(new SimulatedDevice(SimDeviceConfig.privateDevice("gpu0", bytes)), faults);
         mm = engine.createAddressSpace();
         va = mm.mmap(bytes, Prot.READ_WRITE);

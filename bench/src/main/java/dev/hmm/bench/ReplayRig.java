@@ -37,11 +37,20 @@ public final class ReplayRig implements AutoCloseable {
     private final boolean[] cached;
 
     public ReplayRig(String policy, int devicePages, int footprintPages, int traceLength, long seed) {
+        this(policy, devicePages, footprintPages, traceLength, seed, true);
+    }
+
+    /**
+     * As above; {@code combining} false makes every fault go through the device's servicing thread (a hand-off and a
+     * replay per miss) instead of the replaying thread servicing it itself ({@code FaultServiceConfig}).
+     */
+    public ReplayRig(String policy, int devicePages, int footprintPages, int traceLength, long seed,
+            boolean combining) {
         this.devicePages = devicePages;
         this.footprintPages = footprintPages;
         long footprint = (long) footprintPages * PAGE;
         engine = HmmEngine.create(EngineConfig.of(footprint).withDataPlane(DataPlane.METADATA));
-        FaultServiceConfig faults = FaultServiceConfig.defaults();
+        FaultServiceConfig faults = FaultServiceConfig.defaults().withFaultingThreadServices(combining);
         device = engine.attachDevice(new SimulatedDevice(SimDeviceConfig.privateDevice("gpu0",
                 (long) devicePages * PAGE)), faults, EvictionConfig.onDemand(PolicyRegistry.eviction(policy)));
         mm = engine.createAddressSpace();

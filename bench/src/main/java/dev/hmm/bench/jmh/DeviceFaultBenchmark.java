@@ -36,11 +36,18 @@ public class DeviceFaultBenchmark {
     @Param({"32", "256", "1024"})
     int faultBatch;
 
+    /**
+     * Who services the faults: {@code combining} (the faulting thread, when nobody else is) or {@code thread} (the
+     * device's servicing thread, a hand-off per batch).
+     */
+    @Param({"combining", "thread"})
+    String servicing;
+
     FaultRig rig;
 
     @Setup(Level.Trial)
     public void setUp() {
-        rig = new FaultRig(faultBatch, PAGES, DataPlane.METADATA);
+        rig = new FaultRig(faultBatch, PAGES, DataPlane.METADATA, servicing.equals("combining"));
     }
 
     @Setup(Level.Invocation)

@@ -33,11 +33,18 @@ public class ReplayBenchmark {
     @Param({"lru", "fifo"})
     String policy;
 
+    /**
+     * Who services the faults: {@code combining} (the faulting thread, when nobody else is) or {@code thread} (the
+     * device's servicing thread, a hand-off per batch).
+     */
+    @Param({"combining", "thread"})
+    String servicing;
+
     ReplayRig rig;
 
     @Setup(Level.Trial)
     public void setUp() {
-        rig = new ReplayRig(policy, 16384, 20480, LENGTH, 42);
+        rig = new ReplayRig(policy, 16384, 20480, LENGTH, 42, servicing.equals("combining"));
     }
 
     @TearDown(Level.Trial)
