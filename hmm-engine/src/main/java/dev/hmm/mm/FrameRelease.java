@@ -7,10 +7,14 @@ import java.util.Arrays;
  * (the {@code mmu_gather} batch of {@code tlb_finish_mmu}). Not thread-safe; one per operation.
  */
 final class FrameRelease {
+    private static final long[] NO_PFNS = {};
+    private static final int[] NO_RUN = {};
     private final HmmEngine engine;
-    private long[] pfns = new long[64];
+    // grown on first use: most operations free a handful of frames or none (an eviction of one victim makes two of
+    // these), and zeroing 64-entry arrays up front was most of the engine's allocation volume in a trace replay
+    private long[] pfns = NO_PFNS;
     private int count;
-    private int[] run = new int[64];
+    private int[] run = NO_RUN;
 
     FrameRelease(HmmEngine engine) {
         this.engine = engine;
@@ -18,7 +22,7 @@ final class FrameRelease {
 
     void add(long pfn) {
         if (count == pfns.length) {
-            pfns = Arrays.copyOf(pfns, count * 2);
+            pfns = Arrays.copyOf(pfns, Math.max(8, count * 2));
         }
         pfns[count++] = pfn;
     }
@@ -35,7 +39,7 @@ final class FrameRelease {
             int n = 0;
             while (i < count && Pfn.node(pfns[i]) == node) {
                 if (n == run.length) {
-                    run = Arrays.copyOf(run, n * 2);
+                    run = Arrays.copyOf(run, Math.max(8, Math.min(count, n * 2)));
                 }
                 run[n++] = Pfn.index(pfns[i++]);
             }
