@@ -55,6 +55,11 @@ public final class Device implements AutoCloseable {
             public void pageFree(long pfn) {
                 pagesFreed.increment();
             }
+
+            @Override
+            public void pagesFree(int nodeId, int[] frames, int from, int n) {
+                pagesFreed.add(n);
+            }
         });
         node.attach(pagemap);
         this.evictionConfig = evictionConfig;

@@ -18,6 +18,16 @@ public final class DevicePagemap {
 
         /** {@code folio_free}: the frame's last reference went away; it is back on the device's free list. */
         void pageFree(long pfn);
+
+        /**
+         * {@code folio_free} for {@code n} frames of node {@code nodeId} at once ({@code frames[from..from+n)}, frame
+         * indexes), as a batch release frees them; by default one {@link #pageFree} each.
+         */
+        default void pagesFree(int nodeId, int[] frames, int from, int n) {
+            for (int k = from; k < from + n; k++) {
+                pageFree(Pfn.of(nodeId, frames[k]));
+            }
+        }
     }
 
     private final MemoryType type;

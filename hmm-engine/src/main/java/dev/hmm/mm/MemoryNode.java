@@ -149,14 +149,14 @@ public final class MemoryNode {
             }
             l.publish(removed, n);
         }
-        DevicePagemap pm = pagemap;
         for (int k = from; k < from + n; k++) {
             int i = frames[k];
             table.soRmap(i, Rmap.NONE);
             table.transition(i, state, PageState.FREE);
-            if (pm != null) {
-                pm.ops().pageFree(Pfn.of(id, i));
-            }
+        }
+        DevicePagemap pm = pagemap;
+        if (pm != null) {
+            pm.ops().pagesFree(id, frames, from, n); // one call per batch: the device counts them with one add
         }
         if (!linear) {
             free.push(frames, from, n);

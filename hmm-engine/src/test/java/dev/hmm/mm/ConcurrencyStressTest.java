@@ -60,7 +60,8 @@ class ConcurrencyStressTest {
                     seed == 2 ? MemoryType.DEVICE_COHERENT : MemoryType.DEVICE_PRIVATE, 1L << 20, 2)) {
                 Device b = f.engine.attachDevice(new TestDriver("dev1", MemoryType.DEVICE_PRIVATE, 1L << 20, 1),
                         FaultServiceConfig.defaults().withMaxBatch(16 * (int) seed).withReplayPolicy(policy)
-                                .withExclusiveAtomics(true));
+                                .withExclusiveAtomics(true)
+                                .withFaultingThreadServices(seed != 2)); // seed 2: always the servicing thread
                 long va = f.mm.mmap(length, Prot.READ_WRITE);
                 StressHarness.Outcome out = StressHarness.run(f.engine, f.mm, va, length, List.of(f.device, b),
                         StressHarness.Options.defaults().withSeed(seed).withThreads(3, 3, 2).withOps(4_000));

@@ -54,7 +54,7 @@ class FileStressTest {
             Device a = engine.attachDevice(new TestDriver("gpu0", type, (40 + seed % 50) * 4096, 1 + (int) (seed % 2)),
                     FaultServiceConfig.defaults().withReplayPolicy(ReplayPolicy.values()[(int) (seed % 4)])
                             .withMaxBatch((int) (1 + seed % 40)).withReadDuplication(seed % 5 == 0)
-                            .withExclusiveAtomics(seed % 7 == 0),
+                            .withExclusiveAtomics(seed % 7 == 0).withFaultingThreadServices((seed / 3) % 2 == 0),
                     new EvictionConfig(PolicyRegistry.eviction(seed % 6 == 0 ? "fifo" : "lru"), seed % 3, 8));
             Device b = engine.attachDevice(new TestDriver("gpu1", MemoryType.DEVICE_PRIVATE, 32L * 4096, 1),
                     FaultServiceConfig.defaults(), EvictionConfig.onDemand(PolicyRegistry.eviction("lru")));
