@@ -137,16 +137,25 @@ class DeviceFaultTest {
             throws Exception {
         try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
             TestDriver driver = new TestDriver("dev0", MemoryType.DEVICE_PRIVATE, 4L << 20, 1);
-            // a slow copy engine lets faults pile up behind the first batch
+            Device dev = engine.attachDevice(driver,
+                    FaultServiceConfig.defaults().withReplayPolicy(policy).withFaultingThreadServices(combining));
+            int threads = 8;
+            // every thread faults page 0 first; its first copy waits until every thread has raised that fault (or
+            // 2 s), so they pile up on the same page whoever services; later copies are just slow
+            java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
             driver.failWith((seq, i, s, d) -> {
+                if (first.getAndSet(false)) {
+                    long deadline = System.nanoTime() + 2_000_000_000L;
+                    while (engine.stats().deviceFaults() < threads && System.nanoTime() < deadline) {
+                        sleepMicros(50);
+                    }
+                    sleepMicros(1_000); // their records land in the buffer
+                }
                 sleepMicros(200);
                 return false;
             });
-            Device dev = engine.attachDevice(driver,
-                    FaultServiceConfig.defaults().withReplayPolicy(policy).withFaultingThreadServices(combining));
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(16 * PAGE, Prot.READ_WRITE);
-            int threads = 8;
             ExecutorService pool = Executors.newFixedThreadPool(threads);
             try {
                 CyclicBarrier go = new CyclicBarrier(threads);
@@ -155,6 +164,7 @@ class DeviceFaultTest {
                     int id = t;
                     fs.add(pool.submit(() -> {
                         go.await();
+                        dev.touch(mm, va, 8, AccessType.READ);
                         for (int p = 0; p < 16; p++) {
                             dev.touch(mm, va + (long) ((p + id) % 16) * PAGE, 8, AccessType.READ);
                         }
