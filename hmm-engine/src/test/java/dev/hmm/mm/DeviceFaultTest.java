@@ -101,7 +101,7 @@ class DeviceFaultTest {
     @ValueSource(booleans = {true, false})
     void a_lone_accessor_services_its_own_fault_only_when_combining(boolean combining) {
         try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            TestDriver driver = new TestDriver("dev0", MemoryType.DEVICE_PRIVATE, 4L << 20, 1);
+            TestDriver driver = new TestDriver("lone0", MemoryType.DEVICE_PRIVATE, 4L << 20, 1);
             AtomicReference<Thread> copier = new AtomicReference<>();
             driver.failWith((seq, i, s, d) -> {
                 copier.set(Thread.currentThread()); // the copy of the migration runs on the servicing thread
@@ -112,6 +112,8 @@ class DeviceFaultTest {
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(4 * PAGE, Prot.READ_WRITE);
             mm.write(va, new byte[] {42});
+            // the servicing thread spins a while after it starts, and a spinning servicer may take the role first
+            awaitParked("hmm-faults-lone0");
             byte[] b = new byte[1];
             dev.read(mm, va, b);
             assertThat(b[0]).isEqualTo((byte) 42);
@@ -119,7 +121,7 @@ class DeviceFaultTest {
             if (combining) {
                 assertThat(copier.get()).isSameAs(Thread.currentThread());
             } else {
-                assertThat(copier.get().getName()).isEqualTo("hmm-faults-dev0");
+                assertThat(copier.get().getName()).isEqualTo("hmm-faults-lone0");
             }
             HmmStats s = engine.stats();
             assertThat(s.deviceFaults()).isEqualTo(1);
@@ -440,6 +442,17 @@ class DeviceFaultTest {
                     .hasMessageContaining("dev0");
             assertThat(f.engine.stats().mirrorInvalidations()).isGreaterThanOrEqualTo(8);
             assertThat(f.engine.check()).isEmpty();
+        }
+    }
+
+    /** Waits until the thread named {@code name} is parked (at most 10 s). */
+    static void awaitParked(String name) {
+        Thread t = Thread.getAllStackTraces().keySet().stream().filter(x -> x.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no thread " + name));
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (t.getState() != Thread.State.WAITING) {
+            assertThat(System.nanoTime()).as(name + " never parked").isLessThan(deadline);
+            sleepMicros(100);
         }
     }
 
