@@ -200,6 +200,7 @@ final class FaultBatch {
             Vma vma = mm.findVma(va);
             if (vma == null || !vma.prot().allows(access.isWrite())) {
                 set(errorMask, off); // fatal: nothing is moved for an access that is not allowed
+                busErrors[off] = null; // every errorMask bit sets its slot: a block that threw leaves none stale
                 continue;
             }
             long pte = mm.pte(va);
