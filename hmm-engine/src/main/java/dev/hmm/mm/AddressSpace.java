@@ -19,6 +19,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *  otherwise: slot.exit(); {@link CpuFaultHandler#handle} (first touch, write-protect, device-private
  *             migrate_to_ram, migration-entry wait); retry
  * </pre>
+ * A touch without bytes (the METADATA plane) skips the slot: the slot exists so that a flush can wait for the bytes.
  * No lock is taken on the access path of a resident page. Faults take the mmap read lock where they install entries;
  * {@code mmap}, {@code munmap} and {@code mprotect} take it for writing (the {@code mmap_lock} of Linux).
  *
@@ -588,7 +589,9 @@ public final class AddressSpace implements AutoCloseable {
             throw new IllegalStateException("the METADATA data plane has no bytes to read or write; use touch()");
         }
         boolean write = type.isWrite();
-        Tlb.Slot slot = engine.tlb.slot();
+        // A touch (no bytes) takes no TLB slot: the slot only keeps a frame's bytes from being copied or reused
+        // under an access, and a touch takes effect at its entry load (or its accessed/dirty CAS).
+        Tlb.Slot slot = buf != null ? engine.tlb.slot() : null;
         long end = va + len;
         while (va < end) {
             long vpn = va >>> pageShift;
@@ -599,26 +602,32 @@ public final class AddressSpace implements AutoCloseable {
             for (;;) {
                 long pte = Pte.NONE;
                 if (leaf != null) {
-                    slot.enter();
+                    if (slot != null) {
+                        slot.enter();
+                    }
                     pte = PageTable.lvPte(leaf, s);
                     if (cpuUsable(pte, write)) {
                         long want = pte | Pte.ACCESSED | (write ? Pte.DIRTY : 0);
                         if (want == pte || PageTable.casPte(leaf, s, pte, want)) {
                             long pfn = Pte.pfn(pte);
-                            if (buf != null) {
+                            if (slot != null) {
                                 copy(pfn, off, n, write, buf, bufOff);
+                                slot.exit();
                             }
-                            slot.exit();
                             LruSurrogate lru = engine.node(Pfn.node(pfn)).lru;
                             if (lru != null) {
                                 lru.recordAccess(Pfn.index(pfn)); // the CPU touching coherent device memory
                             }
                             break;
                         }
-                        slot.exit();
+                        if (slot != null) {
+                            slot.exit();
+                        }
                         continue;
                     }
-                    slot.exit();
+                    if (slot != null) {
+                        slot.exit();
+                    }
                 }
                 engine.cpuFaults.handle(this, va, vpn, pte, type);
                 if (leaf == null) {

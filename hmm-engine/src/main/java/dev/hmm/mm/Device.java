@@ -15,6 +15,8 @@ import java.util.concurrent.atomic.LongAdder;
  *      copy bytes from the frame it names (local, or remote over the link); slot.exit()
  *  otherwise: slot.exit(); raise a fault into the fault buffer; wait for replay; retry
  * </pre>
+ * A {@link #touch} moves no bytes, so it takes no {@link Tlb} slot: there is nothing for a flush to wait for, and
+ * the access takes effect at its entry load (a later migration's collect sees it as an access before the change).
  * The servicing thread migrates faulted pages here in batches (one {@code migrate_vma} per 2 MiB block), maps the
  * ones that cannot move remotely, and programs the mirror under the interval-notifier protocol. Every CPU-side
  * change clears the mirror entries first and the TLB flush after it waits for device accessors, so device accesses,
@@ -319,7 +321,7 @@ public final class Device implements AutoCloseable {
         }
         DeviceMirror mirror = mirror(mm);
         boolean write = type.isWrite();
-        Tlb.Slot slot = engine.tlb.slot();
+        Tlb.Slot slot = buf != null ? engine.tlb.slot() : null;
         long end = va + len;
         long bufOff = 0;
         if (len > mm.pageSize - (va & mm.pageMask)) {
@@ -329,13 +331,17 @@ public final class Device implements AutoCloseable {
             int off = (int) (va & mm.pageMask);
             long n = Math.min(mm.pageSize - off, end - va);
             for (;;) {
-                slot.enter();
+                // The slot guards the frame's bytes against a migrator that has just changed the entry; a touch
+                // (no bytes) linearizes at its entry load and needs no grace period, so it skips both fences.
+                if (buf != null) {
+                    slot.enter();
+                }
                 long e = mirror.entry(va);
                 if (usable(e, type)) {
                     if (buf != null) {
                         copy(Pte.pfn(e), off, n, write, buf, bufOff);
+                        slot.exit();
                     }
-                    slot.exit();
                     if ((e & Pte.REMOTE) != 0) {
                         engine.stats.remoteAccesses.increment();
                     } else if (lru != null) {
@@ -343,7 +349,9 @@ public final class Device implements AutoCloseable {
                     }
                     break;
                 }
-                slot.exit();
+                if (buf != null) {
+                    slot.exit();
+                }
                 faults.raise(mm, va & ~mm.pageMask, type);
             }
             va += n;

@@ -117,6 +117,11 @@ public final class Tlb {
         }
     }
 
+    /** Slots registered so far: threads that have made a byte-moving access (diagnostics and tests). */
+    int slotCount() {
+        return slots.length;
+    }
+
     long flushCount() {
         return flushes.sum();
     }

@@ -47,6 +47,30 @@ class DeviceFaultTest {
         }
     }
 
+    // The TLB slot guards bytes: a touch (no bytes) takes none, so a flush never waits for it and the METADATA
+    // plane's access path pays no fences for it; a byte-moving access registers its thread's slot.
+    @Test
+    void touches_take_no_tlb_slot_and_byte_accesses_do() throws Exception {
+        try (Fixture f = new Fixture(MemoryType.DEVICE_PRIVATE, 8L << 20, 8L << 20)) {
+            long va = f.mm.mmap(16 * PAGE, Prot.READ_WRITE);
+            int before = f.engine.tlb.slotCount();
+            Thread toucher = Thread.ofPlatform().start(() -> {
+                f.mm.touch(va, 16 * PAGE, AccessType.WRITE); // CPU first touch, then hits
+                f.mm.touch(va, 16 * PAGE, AccessType.READ);
+                f.device.touch(f.mm, va, 16 * PAGE, AccessType.READ); // device faults, then hits
+                f.device.touch(f.mm, va, 16 * PAGE, AccessType.READ);
+                f.mm.touch(va, 16 * PAGE, AccessType.READ); // back to RAM through migrateToRam
+            });
+            toucher.join();
+            assertThat(f.engine.tlb.slotCount()).as("touches register no slot").isEqualTo(before);
+            assertThat(f.mm.page(va).isOn(f.engine.ram())).isTrue();
+            Thread reader = Thread.ofPlatform().start(() -> f.device.read(f.mm, va, new byte[PAGE]));
+            reader.join();
+            assertThat(f.engine.tlb.slotCount()).as("a device read registers its slot").isEqualTo(before + 1);
+            assertThat(f.engine.check()).isEmpty();
+        }
+    }
+
     // hmm2.double_map: a page private to device A that device B touches goes to B through RAM, data intact
     // A mirror unlinks the leaves that invalidation empties (free_pgtables): a streaming pass over an oversubscribed
     // device would otherwise keep a mirror leaf for every page it ever touched.
