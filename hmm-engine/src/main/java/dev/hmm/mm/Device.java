@@ -258,16 +258,23 @@ public final class Device implements AutoCloseable {
             if (mirror.notifier.stamp(mv.start(), mv.address(mv.npages())) != stamp) {
                 return;
             }
+            long[] leaf = null;
+            long leafBlock = -1;
             for (int i = 0; i < mv.npages(); i++) {
                 long s = mv.src(i);
                 if (!MigratePfn.isMigrating(s) || !MigratePfn.isValid(s)) {
                     continue;
                 }
                 long va = mv.address(i);
+                long vpn = va >>> mm.pageShift;
+                if (vpn >>> PageTable.LEVEL_BITS != leafBlock) {
+                    leaf = mirror.leafOrCreate(vpn);
+                    leafBlock = vpn >>> PageTable.LEVEL_BITS;
+                }
                 long dpfn = MigratePfn.pfn(mv.dst(i));
                 Vma vma = mm.findVma(va);
                 boolean writable = vma != null && vma.prot().canWrite() && MigratePfn.isWrite(s) && vma.isAnonymous();
-                mirror.program(va, Pte.present(dpfn, writable ? Pte.WRITE : 0));
+                DeviceMirror.program(leaf, vpn, Pte.present(dpfn, writable ? Pte.WRITE : 0));
             }
         } finally {
             mirror.lock.unlock();
@@ -327,16 +334,23 @@ public final class Device implements AutoCloseable {
         if (len > mm.pageSize - (va & mm.pageMask)) {
             prefault(mm, mirror, va, end, type); // fault every missing page of the access in one go
         }
+        long[] leaf = null; // the mirror leaf of block leafBlock: one walk per 2 MiB block, again after a fault
+        long leafBlock = -1;
         while (va < end) {
             int off = (int) (va & mm.pageMask);
             long n = Math.min(mm.pageSize - off, end - va);
+            long vpn = va >>> mm.pageShift;
             for (;;) {
                 // The slot guards the frame's bytes against a migrator that has just changed the entry; a touch
                 // (no bytes) linearizes at its entry load and needs no grace period, so it skips both fences.
                 if (buf != null) {
                     slot.enter();
                 }
-                long e = mirror.entry(va);
+                if (vpn >>> PageTable.LEVEL_BITS != leafBlock) {
+                    leaf = mirror.leaf(vpn);
+                    leafBlock = vpn >>> PageTable.LEVEL_BITS;
+                }
+                long e = DeviceMirror.entry(leaf, vpn);
                 if (usable(e, type)) {
                     if (buf != null) {
                         copy(Pte.pfn(e), off, n, write, buf, bufOff);
@@ -353,6 +367,7 @@ public final class Device implements AutoCloseable {
                     slot.exit();
                 }
                 faults.raise(mm, va & ~mm.pageMask, type);
+                leafBlock = -1; // the service may have created the leaf, or a stale one read NONE
             }
             va += n;
             bufOff += n;
@@ -368,12 +383,20 @@ public final class Device implements AutoCloseable {
         int max = faultConfig.maxBatch();
         long[] missing = new long[(int) Math.min(max, ((end - 1 - (va & ~mm.pageMask)) >>> mm.pageShift) + 1)];
         int n = 0;
+        long[] leaf = null;
+        long leafBlock = -1;
         for (long page = va & ~mm.pageMask; page < end; page += mm.pageSize) {
-            if (!usable(mirror.entry(page), type)) {
+            long vpn = page >>> mm.pageShift;
+            if (vpn >>> PageTable.LEVEL_BITS != leafBlock) {
+                leaf = mirror.leaf(vpn);
+                leafBlock = vpn >>> PageTable.LEVEL_BITS;
+            }
+            if (!usable(DeviceMirror.entry(leaf, vpn), type)) {
                 missing[n++] = page;
                 if (n == missing.length) {
                     faults.raiseAll(mm, missing, n, type);
                     n = 0;
+                    leafBlock = -1;
                 }
             }
         }

@@ -11,7 +11,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *  W                writes allowed (granted only by a write fault, which also dirtied the CPU entry)
  * </pre>
  * Written only under {@link #lock} (by the fault service programming it, and by invalidations clearing it); read
- * without locks by the device's accessors inside their {@link Tlb} critical section. Kept coherent by its
+ * without locks by the device's accessors (inside their {@link Tlb} critical section when they move bytes). Kept coherent by its
  * {@link MmuIntervalNotifier} over the whole address space: every CPU-side change clears the overlapping entries
  * first, and the TLB flush that follows every such change waits for accessors still using them.
  */
@@ -130,5 +130,33 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
     void program(long va, long entry) {
         long vpn = va >>> mm.pageShift;
         PageTable.storePte(table.leafOrCreate(vpn), PageTable.slot(vpn), entry);
+    }
+
+    // ------------------------------------------------------------------ walkers of one 2 MiB block
+    //
+    // A walker that reads or programs several entries of one block (a fault batch, a multi-page access) walks the
+    // radix tree once per block instead of once per page. A leaf is unlinked only when empty, under the lock
+    // (dropLeafIfEmpty), and never written again: so a stale leaf read without the lock reads NONE, which can make a
+    // mapped page look missing (a spurious fault, which the service resolves) but never the reverse; and a leaf taken
+    // under the lock stays linked while the lock is held.
+
+    /** The leaf holding {@code vpn}'s entry, or null (see above). */
+    long[] leaf(long vpn) {
+        return table.leaf(vpn);
+    }
+
+    /** The entry of {@code vpn} in {@code leaf} (from {@link #leaf}); NONE when the leaf is null. Volatile load. */
+    static long entry(long[] leaf, long vpn) {
+        return leaf == null ? Pte.NONE : PageTable.lvPte(leaf, PageTable.slot(vpn));
+    }
+
+    /** The leaf holding {@code vpn}'s entry, created if missing; caller holds {@link #lock}. */
+    long[] leafOrCreate(long vpn) {
+        return table.leafOrCreate(vpn);
+    }
+
+    /** Programs {@code vpn}'s entry in {@code leaf} (from {@link #leafOrCreate} under this hold of the lock). */
+    static void program(long[] leaf, long vpn, long entry) {
+        PageTable.storePte(leaf, PageTable.slot(vpn), entry);
     }
 }

@@ -189,12 +189,15 @@ final class FaultBatch {
         boolean duplicate = false;
         boolean map = false;
         int nodeId = device.node().id();
+        // one walk of each table for the whole block (a stale mirror leaf reads NONE: see DeviceMirror)
+        long[] mirrorLeaf = mirror.leaf(firstVpn);
+        long[] cpuLeaf = mm.pageTable.leaf(firstVpn);
         for (int q = 0; q < u; q++) {
             int off = (int) (upage[q] - firstVpn);
             AccessType access = ACCESS[uaccess[q]];
             spanAccess[off] = uaccess[q];
             long va = upage[q] << pageShift;
-            if (Device.usable(mirror.entry(va), access)) {
+            if (Device.usable(DeviceMirror.entry(mirrorLeaf, upage[q]), access)) {
                 continue; // resolved since it was raised
             }
             Vma vma = mm.findVma(va);
@@ -203,7 +206,8 @@ final class FaultBatch {
                 busErrors[off] = null; // every errorMask bit sets its slot: a block that threw leaves none stale
                 continue;
             }
-            long pte = mm.pte(va);
+            // CPU leaves are never unlinked; one created since the walk above is found by mm.pte
+            long pte = cpuLeaf != null ? PageTable.laPte(cpuLeaf, PageTable.slot(upage[q])) : mm.pte(va);
             if (vma.isFile() && Pte.isNone(pte)) {
                 // a file page not mapped here yet: fault it into the page cache and this mapping first, so that it
                 // can migrate (migrate_vma cannot populate file holes)
@@ -242,6 +246,7 @@ final class FaultBatch {
             int hi = last(migrateMask);
             MigrationResult res = engine.migrator.toDevice(mm, blockVa + ((long) lo << pageShift),
                     blockVa + ((long) (hi + 1) << pageShift), device, migrateMask, lo);
+            mirrorLeaf = mirror.leaf(firstVpn); // the migration may have created it
             for (int off = lo; off <= hi; off++) {
                 if (!test(migrateMask, off)) {
                     continue;
@@ -251,8 +256,7 @@ final class FaultBatch {
                         && r != MigrateResult.BUSY) {
                     engine.stats.remoteMappings[r.ordinal()].increment();
                 }
-                long va = blockVa + ((long) off << pageShift);
-                if (Device.usable(mirror.entry(va), ACCESS[spanAccess[off]])) {
+                if (Device.usable(DeviceMirror.entry(mirrorLeaf, firstVpn + off), ACCESS[spanAccess[off]])) {
                     clear(mapMask, off); // mapped by the migration itself
                 }
             }
@@ -315,6 +319,7 @@ final class FaultBatch {
                     engine.stats.rangeFaultRetries.increment();
                     continue;
                 }
+                long[] leaf = null; // the block's mirror leaf, once something is to be programmed
                 for (int off = lo; off <= hi; off++) {
                     if (!test(mapMask, off)) {
                         continue;
@@ -332,7 +337,10 @@ final class FaultBatch {
                         if (test(linkAtomicMask, off) && (me & Pte.REMOTE) != 0 && Pte.isPresent(me)) {
                             me |= Pte.LINK_ATOMIC;
                         }
-                        mirror.program(va, me);
+                        if (leaf == null) {
+                            leaf = mirror.leafOrCreate(va >>> pageShift);
+                        }
+                        DeviceMirror.program(leaf, va >>> pageShift, me);
                     }
                 }
             } finally {
