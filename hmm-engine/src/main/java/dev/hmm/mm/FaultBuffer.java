@@ -93,9 +93,12 @@ final class FaultBuffer implements Runnable {
         long t0 = System.nanoTime();
         engine.stats.deviceFaults.add(n);
         for (int k = 0; k < n; k++) {
-            FaultRecord r = rs[k];
-            r.set(mm, pageVas[k], access);
-            offer(r);
+            rs[k].set(mm, pageVas[k], access);
+        }
+        if (n == 1) {
+            offer(rs[0]);
+        } else {
+            offerAll(rs, n);
         }
         if (faultingThreadServices && tryService()) {
             try {
@@ -151,6 +154,31 @@ final class FaultBuffer implements Runnable {
                 throw new IllegalStateException("device " + device.name() + " is detached");
             }
         } while (!queue.offer(r));
+    }
+
+    /**
+     * Offers {@code rs[0..n)} in order, claiming as many slots as fit with one CAS of the producer index
+     * ({@code MpscArrayQueue.fill}) instead of one CAS per record: a warp's faults enter the buffer together, as UVM's
+     * hardware writes a batch of entries and moves the put pointer once. A full buffer waits as {@link #offer} does.
+     */
+    private void offerAll(FaultRecord[] rs, int n) {
+        int[] next = {0};
+        org.jctools.queues.MessagePassingQueue.Supplier<FaultRecord> records = () -> rs[next[0]++];
+        Backoff backoff = null;
+        while (next[0] < n) {
+            if (queue.fill(records, n - next[0]) > 0) {
+                continue;
+            }
+            if (backoff == null) {
+                engine.stats.faultBufferFullWaits.increment();
+                backoff = new Backoff();
+            }
+            wake();
+            backoff.idle();
+            if (closed) {
+                throw new IllegalStateException("device " + device.name() + " is detached");
+            }
+        }
     }
 
     private void wake() {

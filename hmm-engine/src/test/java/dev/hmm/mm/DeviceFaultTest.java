@@ -213,6 +213,52 @@ class DeviceFaultTest {
         }
     }
 
+    // a warp's faults enter the buffer together (one claim of the producer index for all that fit); a warp larger
+    // than the free space enters it in parts, waiting in between, and nothing is lost or duplicated
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void a_warp_larger_than_the_free_buffer_enters_it_in_parts(boolean combining) throws Exception {
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(16L << 20).withMigrateBatchPages(8))) {
+            TestDriver driver = new TestDriver("dev0", MemoryType.DEVICE_PRIVATE, 8L << 20, 1);
+            driver.failWith((seq, i, s, d) -> {
+                sleepMicros(20);
+                return false;
+            });
+            // warps of up to 16 faults into a buffer of 2 entries
+            Device dev = engine.attachDevice(driver,
+                    new FaultServiceConfig(16, ReplayPolicy.BATCH, 2, 20, false, false, combining));
+            AddressSpace mm = engine.createAddressSpace();
+            int pages = 1024;
+            long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            int threads = 6;
+            ExecutorService pool = Executors.newFixedThreadPool(threads);
+            try {
+                List<Future<?>> fs = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int id = t;
+                    fs.add(pool.submit(() -> {
+                        SplittableRandom r = new SplittableRandom(id);
+                        for (int k = 0; k < 40; k++) {
+                            int first = r.nextInt(pages - 16);
+                            dev.touch(mm, va + (long) first * PAGE, 16L * PAGE, AccessType.WRITE);
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> x : fs) {
+                    x.get(120, TimeUnit.SECONDS);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            HmmStats s = engine.stats();
+            assertThat(s.faultBufferFullWaits()).as("warps waited for room").isPositive();
+            assertThat(s.deviceFaults()).isEqualTo(s.servicedFaults() + s.duplicateFaults());
+            assertThat(dev.pendingFaults()).isZero();
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
     // a full fault buffer makes producers wait; nothing is lost: raised = serviced + duplicates, exactly
     @ParameterizedTest
     @MethodSource("policiesAndServicing")
