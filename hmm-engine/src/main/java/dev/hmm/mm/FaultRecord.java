@@ -1,5 +1,7 @@
 package dev.hmm.mm;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -15,10 +17,21 @@ import java.util.concurrent.locks.LockSupport;
  *  if pending (2): park; parked = false; loop     if parked (4): unpark(waiter)
  * </pre>
  * (1)(2) and (3)(4) are volatile: either the accessor sees {@code pending} cleared, or the servicer sees
- * {@code parked} and unparks it; a spinning accessor costs the servicer no unpark.
+ * {@code parked} and unparks it; a spinning accessor costs the servicer no unpark. An accessor that services its own
+ * record (combining) clears {@code pending} with a plain release store: it is running, so nobody is parked on it.
+ * Raising sets {@code pending} with a release store: the queue's offer that follows is the fence that publishes it.
  */
 final class FaultRecord {
     private static final int SPINS = 2_000;
+    private static final VarHandle PENDING;
+
+    static {
+        try {
+            PENDING = MethodHandles.lookup().findVarHandle(FaultRecord.class, "pending", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     final Thread waiter = Thread.currentThread();
     final int accessor;
@@ -38,7 +51,9 @@ final class FaultRecord {
         this.va = va;
         this.access = access;
         this.error = null;
-        this.pending = true;
+        // release, not volatile: the record reaches a servicer only through the queue's offer (a CAS, then a release
+        // store of the element), which orders this store before the servicer's poll
+        PENDING.setRelease(this, true);
     }
 
     /** Accessor side: waits until replayed. */
@@ -64,6 +79,10 @@ final class FaultRecord {
 
     /** Servicer side: the access may be retried. */
     void replay() {
+        if (waiter == Thread.currentThread()) {
+            PENDING.setRelease(this, false); // combining: its own record; a running waiter is not parked
+            return;
+        }
         pending = false;
         if (parked) {
             LockSupport.unpark(waiter);
