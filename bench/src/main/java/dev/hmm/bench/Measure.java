@@ -12,10 +12,18 @@ public final class Measure {
     private Measure() {
     }
 
-    /** Median units per second of {@code engine} and {@code reference}, in that order. */
+    /** Median units per second of {@code engine} and {@code reference}, in that order (0.3 s of warm-up). */
     public static double[] paired(Op engine, Op reference, double seconds, int slices) {
+        return paired(engine, reference, seconds, slices, 0.3);
+    }
+
+    /**
+     * As above, with {@code warmupSeconds} of warm-up for the engine (at least one slice) and a third of it for the
+     * reference.
+     */
+    public static double[] paired(Op engine, Op reference, double seconds, int slices, double warmupSeconds) {
         long sliceNanos = (long) (seconds * 1e9 / slices);
-        long warmup = Math.max(sliceNanos, 300_000_000L);
+        long warmup = Math.max(sliceNanos, (long) (warmupSeconds * 1e9));
         run(engine, warmup); // warm-up: JIT, caches, allocator
         run(reference, warmup / 3);
         double[] e = new double[slices];

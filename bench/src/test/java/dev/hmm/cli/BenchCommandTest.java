@@ -42,8 +42,9 @@ class BenchCommandTest {
     void faults_and_replay_rows(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("f.json");
         SimulateCommandTest.Run f = SimulateCommandTest.hmm("bench", "faults", "--batches", "256", "--seconds", "0.05",
-                "--json", json.toString());
+                "--warmup", "0.1", "--json", json.toString());
         assertThat(f.code()).as(f.err()).isZero();
+        assertThat(JsonReports.read(json).get("warmupSeconds")).isEqualTo(0.1);
         assertThat(results(json)).singleElement().satisfies(row -> {
             assertThat(row.get("direction")).isEqualTo("device-fault");
             assertThat(((Number) row.get("engineFaultsPerSecond")).longValue()).isPositive();
@@ -64,6 +65,7 @@ class BenchCommandTest {
         "bench|SUITE", "bench migrate --backend cuda|--backend", "bench sideways|SUITE",
         "bench migrate --page-sizes 8KiB|--page-sizes", "bench migrate --batches 0|--batches",
         "bench replay --policies nope|--policies", "bench faults --seconds -1|--seconds",
+        "bench faults --warmup 61|--warmup", "bench faults --warmup x|--warmup",
         "bench migrate --json /proc/nope/x.json|--json"})
     void bad_input_is_one_line_and_exit_2(String args, String named) {
         SimulateCommandTest.Run r = SimulateCommandTest.hmm(args.split(" "));
