@@ -129,7 +129,7 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
     /** Programs one entry; caller holds {@link #lock} and has passed {@code readRetry}. */
     void program(long va, long entry) {
         long vpn = va >>> mm.pageShift;
-        PageTable.storePte(table.leafOrCreate(vpn), PageTable.slot(vpn), entry);
+        program(table.leafOrCreate(vpn), vpn, entry);
     }
 
     // ------------------------------------------------------------------ walkers of one 2 MiB block
@@ -155,8 +155,17 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
         return table.leafOrCreate(vpn);
     }
 
-    /** Programs {@code vpn}'s entry in {@code leaf} (from {@link #leafOrCreate} under this hold of the lock). */
+    /**
+     * Programs {@code vpn}'s entry in {@code leaf} (from {@link #leafOrCreate} under this hold of the lock). A new
+     * mapping is published with a release store (no fence): the entry it replaces was NONE or named the same frame,
+     * since every change of frame clears the entry first (an invalidation, under this lock) and flushes the TLB before
+     * the old frame is reused. Clearing an entry keeps the volatile store the flush pairs with.
+     */
     static void program(long[] leaf, long vpn, long entry) {
-        PageTable.storePte(leaf, PageTable.slot(vpn), entry);
+        if (entry == Pte.NONE) {
+            PageTable.storePte(leaf, PageTable.slot(vpn), entry);
+        } else {
+            PageTable.storePteRelease(leaf, PageTable.slot(vpn), entry);
+        }
     }
 }

@@ -153,6 +153,15 @@ public final class PageTable {
         PTE.setVolatile(leaf, slot, value);
     }
 
+    /**
+     * A release store, for a lock-serialised table (a device mirror) publishing an entry: readers that load it
+     * (volatile) see everything before it. Not for removing an entry: a removal pairs with the TLB flush that follows
+     * it (store, then read the accessors' slots), which needs the volatile store of {@link #storePte}.
+     */
+    static void storePteRelease(long[] leaf, int slot, long value) {
+        PTE.setRelease(leaf, slot, value);
+    }
+
     /** A blind volatile store, for {@link TestHooks} only: every real change goes through {@link #casPte}. */
     static void storePteForTest(long[] leaf, int slot, long value) {
         PTE.setVolatile(leaf, slot, value);
