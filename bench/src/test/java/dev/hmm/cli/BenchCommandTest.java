@@ -35,7 +35,8 @@ class BenchCommandTest {
             assertThat(((Number) row.get("ceilingGBps")).doubleValue()).isPositive();
         }
         assertThat(rows.get(0).get("direction")).isEqualTo("round-trip");
-        assertThat(JsonReports.read(json)).containsKeys("machine", "date", "suite");
+        assertThat(JsonReports.read(json)).containsKeys("machine", "date", "suite")
+                .containsEntry("firstWarmupSeconds", 2.0).containsEntry("warmupSeconds", 0.3); // the defaults
     }
 
     @Test
@@ -44,7 +45,7 @@ class BenchCommandTest {
         SimulateCommandTest.Run f = SimulateCommandTest.hmm("bench", "faults", "--batches", "256", "--seconds", "0.05",
                 "--warmup", "0.1", "--json", json.toString());
         assertThat(f.code()).as(f.err()).isZero();
-        assertThat(JsonReports.read(json).get("warmupSeconds")).isEqualTo(0.1);
+        assertThat(JsonReports.read(json)).containsEntry("warmupSeconds", 0.1).containsEntry("firstWarmupSeconds", 0.1);
         assertThat(results(json)).singleElement().satisfies(row -> {
             assertThat(row.get("direction")).isEqualTo("device-fault");
             assertThat(((Number) row.get("engineFaultsPerSecond")).longValue()).isPositive();
