@@ -116,6 +116,31 @@ class DeviceFaultTest {
     }
 
     /** Every replay policy, with the faulting thread servicing the buffer (combining) and without. */
+    /** The body of one of {@link #onThreads}' threads, given its index. */
+    interface ThreadBody {
+        void run(int id) throws Exception;
+    }
+
+    /** Runs {@code body} on {@code threads} pool threads and waits for all (rethrowing the first failure). */
+    static void onThreads(int threads, long timeoutSeconds, ThreadBody body) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<?>> fs = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int id = t;
+                fs.add(pool.submit(() -> {
+                    body.run(id);
+                    return null;
+                }));
+            }
+            for (Future<?> x : fs) {
+                x.get(timeoutSeconds, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     static Stream<Arguments> policiesAndServicing() {
         return Stream.of(ReplayPolicy.values()).flatMap(p -> Stream.of(Arguments.of(p, true), Arguments.of(p, false)));
     }
@@ -182,27 +207,14 @@ class DeviceFaultTest {
             });
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(16 * PAGE, Prot.READ_WRITE);
-            ExecutorService pool = Executors.newFixedThreadPool(threads);
-            try {
-                CyclicBarrier go = new CyclicBarrier(threads);
-                List<Future<?>> fs = new ArrayList<>();
-                for (int t = 0; t < threads; t++) {
-                    int id = t;
-                    fs.add(pool.submit(() -> {
-                        go.await();
-                        dev.touch(mm, va, 8, AccessType.READ);
-                        for (int p = 0; p < 16; p++) {
-                            dev.touch(mm, va + (long) ((p + id) % 16) * PAGE, 8, AccessType.READ);
-                        }
-                        return null;
-                    }));
+            CyclicBarrier go = new CyclicBarrier(threads);
+            onThreads(threads, 60, id -> {
+                go.await();
+                dev.touch(mm, va, 8, AccessType.READ);
+                for (int p = 0; p < 16; p++) {
+                    dev.touch(mm, va + (long) ((p + id) % 16) * PAGE, 8, AccessType.READ);
                 }
-                for (Future<?> x : fs) {
-                    x.get(60, TimeUnit.SECONDS);
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            });
             HmmStats s = engine.stats();
             assertThat(s.deviceFaults()).isEqualTo(s.servicedFaults() + s.duplicateFaults());
             assertThat(s.duplicateFaults()).isPositive();
@@ -230,27 +242,13 @@ class DeviceFaultTest {
             AddressSpace mm = engine.createAddressSpace();
             int pages = 1024;
             long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
-            int threads = 6;
-            ExecutorService pool = Executors.newFixedThreadPool(threads);
-            try {
-                List<Future<?>> fs = new ArrayList<>();
-                for (int t = 0; t < threads; t++) {
-                    int id = t;
-                    fs.add(pool.submit(() -> {
-                        SplittableRandom r = new SplittableRandom(id);
-                        for (int k = 0; k < 40; k++) {
-                            int first = r.nextInt(pages - 16);
-                            dev.touch(mm, va + (long) first * PAGE, 16L * PAGE, AccessType.WRITE);
-                        }
-                        return null;
-                    }));
+            onThreads(6, 120, id -> {
+                SplittableRandom r = new SplittableRandom(id);
+                for (int k = 0; k < 40; k++) {
+                    int first = r.nextInt(pages - 16);
+                    dev.touch(mm, va + (long) first * PAGE, 16L * PAGE, AccessType.WRITE);
                 }
-                for (Future<?> x : fs) {
-                    x.get(120, TimeUnit.SECONDS);
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            });
             HmmStats s = engine.stats();
             assertThat(s.faultBufferFullWaits()).as("warps waited for room").isPositive();
             assertThat(s.deviceFaults()).isEqualTo(s.servicedFaults() + s.duplicateFaults());
@@ -275,27 +273,14 @@ class DeviceFaultTest {
             int pages = 1024;
             long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
             int threads = 12;
-            ExecutorService pool = Executors.newFixedThreadPool(threads);
             AtomicInteger done = new AtomicInteger();
-            try {
-                List<Future<?>> fs = new ArrayList<>();
-                for (int t = 0; t < threads; t++) {
-                    int id = t;
-                    fs.add(pool.submit(() -> {
-                        SplittableRandom r = new SplittableRandom(id);
-                        for (int k = 0; k < 200; k++) {
-                            dev.touch(mm, va + (long) r.nextInt(pages) * PAGE, 1, AccessType.WRITE);
-                            done.incrementAndGet();
-                        }
-                        return null;
-                    }));
+            onThreads(threads, 120, id -> {
+                SplittableRandom r = new SplittableRandom(id);
+                for (int k = 0; k < 200; k++) {
+                    dev.touch(mm, va + (long) r.nextInt(pages) * PAGE, 1, AccessType.WRITE);
+                    done.incrementAndGet();
                 }
-                for (Future<?> x : fs) {
-                    x.get(120, TimeUnit.SECONDS);
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            });
             HmmStats s = engine.stats();
             assertThat(done.get()).isEqualTo(threads * 200);
             assertThat(s.faultBufferFullWaits()).as("producers waited on the full buffer").isPositive();
