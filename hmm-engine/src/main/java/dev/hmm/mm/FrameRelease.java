@@ -10,19 +10,27 @@ final class FrameRelease {
     private static final long[] NO_PFNS = {};
     private static final int[] NO_RUN = {};
     private final HmmEngine engine;
-    // grown on first use: most operations free a handful of frames or none (an eviction of one victim makes two of
+    /** Frames the owner may free at most in one batch (a migration's capacity): the size of the first allocation. */
+    private final int expected;
+    // allocated on first use: most operations free a handful of frames or none (an eviction of one victim makes two of
     // these), and zeroing 64-entry arrays up front was most of the engine's allocation volume in a trace replay
     private long[] pfns = NO_PFNS;
     private int count;
     private int[] run = NO_RUN;
 
     FrameRelease(HmmEngine engine) {
+        this(engine, 8);
+    }
+
+    /** As above, sized for {@code expected} frames at the first add (a 512-page migration grew 8, 16 ... 512). */
+    FrameRelease(HmmEngine engine, int expected) {
         this.engine = engine;
+        this.expected = Math.max(8, expected);
     }
 
     void add(long pfn) {
         if (count == pfns.length) {
-            pfns = Arrays.copyOf(pfns, Math.max(8, count * 2));
+            pfns = Arrays.copyOf(pfns, count == 0 ? expected : count * 2);
         }
         pfns[count++] = pfn;
     }
@@ -33,14 +41,14 @@ final class FrameRelease {
 
     /** Frees every frame collected, each in state {@code from}; empties the batch. */
     void releaseAll(PageState from) {
+        if (run.length < count) {
+            run = new int[pfns.length]; // a run is at most every frame collected
+        }
         int i = 0;
         while (i < count) {
             int node = Pfn.node(pfns[i]);
             int n = 0;
             while (i < count && Pfn.node(pfns[i]) == node) {
-                if (n == run.length) {
-                    run = Arrays.copyOf(run, Math.max(8, Math.min(count, n * 2)));
-                }
                 run[n++] = Pfn.index(pfns[i++]);
             }
             engine.node(node).release(run, 0, n, from);

@@ -71,8 +71,8 @@ public final class MigrateVma {
         this.src = new long[capacity];
         this.dst = new long[capacity];
         this.result = new byte[capacity];
-        this.srcFree = new FrameRelease(engine);
-        this.dstFree = new FrameRelease(engine);
+        this.srcFree = new FrameRelease(engine, capacity);
+        this.dstFree = new FrameRelease(engine, capacity);
     }
 
     public int capacity() {
