@@ -101,6 +101,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--policies", paramLabel = "LIST", split = ",", description = "replay: eviction policies (default: all)")
     List<String> policies;
 
+    @Option(names = "--reclaim-cluster", paramLabel = "N",
+            description = "replay: the fewest frames one direct reclaim frees; 1 evicts exactly what each fault needs, so"
+                    + " that lru's device faults equal the reference's misses (default: ${DEFAULT-VALUE})")
+    int reclaimCluster = dev.hmm.mm.EvictionConfig.SWAP_CLUSTER_MAX;
+
     @Override
     public Integer call() {
         if (backend == Backend.CUDA) {
@@ -219,6 +224,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     private List<Map<String, Object>> replay(PrintWriter out) {
         List<String> names = policies == null ? new ArrayList<>(PolicyRegistry.evictionPolicies().keySet()) : policies;
+        if (reclaimCluster < 1 || reclaimCluster > 1 << 16) {
+            throw new BadInputException("--reclaim-cluster", "expected 1..65536 frames, got " + reclaimCluster);
+        }
         for (String n : names) {
             try {
                 PolicyRegistry.eviction(n);
@@ -230,7 +238,7 @@ public final class BenchCommand implements Callable<Integer> {
                 "deviceFaults", "referenceMisses");
         List<Map<String, Object>> rows = new ArrayList<>();
         for (String n : names) {
-            try (ReplayRig rig = new ReplayRig(n, 16384, 20480, 1 << 20, 42)) {
+            try (ReplayRig rig = new ReplayRig(n, 16384, 20480, 1 << 20, 42, true, reclaimCluster)) {
                 long faults = rig.replay(); // first pass from cold, compared with the textbook LRU's misses
                 long misses = rig.referenceLru();
                 int len = rig.length();
@@ -247,6 +255,7 @@ public final class BenchCommand implements Callable<Integer> {
                 row.put("ceilingAccessesPerSecond", Math.round(r[1]));
                 row.put("deviceFaults", faults);
                 row.put("referenceLruMisses", misses);
+                row.put("reclaimCluster", reclaimCluster);
                 row.put("ceiling", "a textbook LRU cache replaying the same trace");
                 rows.add(row);
                 out.printf("%-8s %16.0f %18.0f %7.3f %12d %14d%n", n, r[0], r[1], (double) row.get("ratio"), faults,

@@ -126,6 +126,11 @@ public final class SimulateCommand implements Callable<Integer> {
             description = "device memory kept free by background reclaim, as a size or a percentage of device memory; 0 evicts on demand only (default: 0)")
     String evictWatermark = "0";
 
+    @Option(names = "--reclaim-cluster", paramLabel = "N",
+            description = "the fewest device frames one direct reclaim frees, at most 1/64 of the device (Linux"
+                    + " SWAP_CLUSTER_MAX); 1 evicts exactly what each fault needs (default: ${DEFAULT-VALUE})")
+    int reclaimCluster = dev.hmm.mm.EvictionConfig.SWAP_CLUSTER_MAX;
+
     @Option(names = "--read-duplication", description = "device read faults on RAM pages make read-only copies (UVM read duplication)")
     boolean readDuplication;
 
@@ -203,7 +208,7 @@ public final class SimulateCommand implements Callable<Integer> {
         }
         return new SimulationConfig(workload, footprint, deviceMemory, deviceType.type, (int) pageSize, ram,
                 cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data, devices, faults,
-                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes(), file,
+                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes(), reclaimCluster, file,
                 mapping == null ? SimulationConfig.FileMapping.SHARED : mapping);
     }
 

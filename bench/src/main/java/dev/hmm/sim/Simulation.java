@@ -329,7 +329,7 @@ public final class Simulation {
         } catch (IllegalArgumentException e) {
             throw new BadInputException("--eviction", e.getMessage());
         }
-        return new EvictionConfig(policy, config.evictWatermark() / config.pageSize(), 64);
+        return new EvictionConfig(policy, config.evictWatermark() / config.pageSize(), 64, config.reclaimCluster());
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.hmm.sim;
 import dev.hmm.cli.Sizes;
 import dev.hmm.mm.DataPlane;
 import dev.hmm.mm.EngineConfig;
+import dev.hmm.mm.EvictionConfig;
 import dev.hmm.mm.FaultServiceConfig;
 import dev.hmm.mm.MemoryType;
 import java.nio.file.Path;
@@ -33,13 +34,15 @@ import java.util.Map;
  *     all at once (a warp's lanes), which is what lets the fault buffer batch
  * @param eviction eviction policy name ({@code none} for no eviction: a full device maps the rest remotely)
  * @param evictWatermark bytes of device memory kept free by background reclaim; 0 evicts on demand only
+ * @param reclaimCluster the fewest frames one direct reclaim frees ({@code --reclaim-cluster}; see
+ *     {@link dev.hmm.mm.EvictionConfig#reclaimCluster})
  * @param file the file the workload maps ({@code --file}); null for anonymous memory
  * @param mapping how {@code file} is mapped: shared (writes reach the file) or private (copy on write)
  */
 public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
         int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
         long seed, DataPlane data, int devices, FaultServiceConfig faults, long accessSize, String eviction,
-        long evictWatermark, Path file, FileMapping mapping) {
+        long evictWatermark, int reclaimCluster, Path file, FileMapping mapping) {
 
     /** {@code --mapping}: MAP_SHARED or MAP_PRIVATE. */
     public enum FileMapping {
@@ -103,6 +106,9 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         if (evictWatermark > 0 && eviction.equalsIgnoreCase("none")) {
             throw new BadInputException("--evict-watermark", "needs an eviction policy, not none");
         }
+        if (reclaimCluster < 1 || reclaimCluster > 1 << 16) {
+            throw new BadInputException("--reclaim-cluster", reclaimCluster + " is outside 1..65536 frames");
+        }
         if (faults == null) {
             throw new BadInputException("--fault-batch", "no fault-servicing configuration");
         }
@@ -161,7 +167,8 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
     public static SimulationConfig defaults() {
         return new SimulationConfig(Workload.PINGPONG, 256L << 20, 512L << 20, MemoryType.DEVICE_PRIVATE,
                 EngineConfig.PAGE_4K, 0, 2, 2, 1, EngineConfig.DEFAULT_BATCH, 0, 42, DataPlane.REAL, 1,
-                FaultServiceConfig.defaults(), 64 * 1024, "lru", 0, null, FileMapping.SHARED);
+                FaultServiceConfig.defaults(), 64 * 1024, "lru", 0, EvictionConfig.SWAP_CLUSTER_MAX, null,
+                FileMapping.SHARED);
     }
 
     /** Pages per access. */
@@ -226,6 +233,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         m.put("accessSize", accessSize);
         m.put("eviction", eviction.toLowerCase(Locale.ROOT));
         m.put("evictWatermark", evictWatermark);
+        m.put("reclaimCluster", reclaimCluster);
         m.put("readDuplication", faults.readDuplication());
         m.put("file", file == null ? null : file.toString());
         m.put("mapping", file == null ? "anonymous" : mapping.name().toLowerCase(Locale.ROOT));

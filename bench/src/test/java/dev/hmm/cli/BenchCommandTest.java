@@ -52,11 +52,12 @@ class BenchCommandTest {
         });
         Path rj = dir.resolve("r.json");
         SimulateCommandTest.Run rp = SimulateCommandTest.hmm("bench", "replay", "--policies", "lru", "--seconds", "0.05",
-                "--json", rj.toString());
+                "--reclaim-cluster", "1", "--json", rj.toString());
         assertThat(rp.code()).as(rp.err()).isZero();
         assertThat(results(rj)).singleElement().satisfies(row -> {
             assertThat(row.get("policy")).isEqualTo("lru");
-            assertThat(row.get("deviceFaults")).as("lru replay faults = textbook LRU misses")
+            assertThat(((Number) row.get("reclaimCluster")).intValue()).isEqualTo(1);
+            assertThat(row.get("deviceFaults")).as("exact lru replay faults = textbook LRU misses")
                     .isEqualTo(row.get("referenceLruMisses"));
         });
     }
@@ -67,6 +68,7 @@ class BenchCommandTest {
         "bench migrate --page-sizes 8KiB|--page-sizes", "bench migrate --batches 0|--batches",
         "bench replay --policies nope|--policies", "bench faults --seconds -1|--seconds",
         "bench faults --warmup 61|--warmup", "bench faults --warmup x|--warmup",
+        "bench replay --reclaim-cluster 0|--reclaim-cluster", "bench replay --reclaim-cluster x|--reclaim-cluster",
         "bench migrate --json /proc/nope/x.json|--json"})
     void bad_input_is_one_line_and_exit_2(String args, String named) {
         SimulateCommandTest.Run r = SimulateCommandTest.hmm(args.split(" "));

@@ -108,6 +108,26 @@ class SimulateCommandTest {
         assertThat((java.util.List<?>) rep.get("invariantViolations")).isEmpty();
     }
 
+    // --reclaim-cluster reaches the report, and both an exact and a clustered reclaim keep every byte (what a cluster
+    // evicts is checked in EvictionTest.direct_reclaim_frees_a_cluster)
+    @Test
+    void the_reclaim_cluster_is_configurable_and_reported(@TempDir Path dir) throws Exception {
+        String[] clusters = {"1", "32"};
+        for (int k = 0; k < 2; k++) {
+            Path json = dir.resolve("r" + k + ".json");
+            Run r = hmm("simulate", "--workload", "random", "--footprint", "12MiB", "--device-memory", "8MiB",
+                    "--access-size", "4KiB", "--reclaim-cluster", clusters[k], "--json", json.toString());
+            assertThat(r.code()).as(r.err()).isZero();
+            Map<String, Object> rep = JsonReports.read(json);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> config = (Map<String, Object>) rep.get("config");
+            assertThat(((Number) config.get("reclaimCluster")).intValue()).isEqualTo(Integer.parseInt(clusters[k]));
+            assertThat(((Number) rep.get("dataErrors")).longValue()).isZero();
+            assertThat((java.util.List<?>) rep.get("invariantViolations")).isEmpty();
+            assertThat(((Number) rep.get("evictions")).longValue()).isPositive();
+        }
+    }
+
     @Test
     void without_eviction_a_full_device_maps_remotely() throws Exception {
         Run r = hmm("simulate", "--footprint", "8MiB", "--device-memory", "4MiB", "--eviction", "none",
@@ -157,7 +177,10 @@ class SimulateCommandTest {
         "--eviction|banana|--eviction",
         "--evict-watermark|101%|--evict-watermark",
         "--evict-watermark|4GiB|--evict-watermark",
-        "--evict-watermark|lots|--evict-watermark"})
+        "--evict-watermark|lots|--evict-watermark",
+        "--reclaim-cluster|0|--reclaim-cluster",
+        "--reclaim-cluster|65537|--reclaim-cluster",
+        "--reclaim-cluster|many|--reclaim-cluster"})
     void bad_input_is_one_line_naming_the_option_and_exit_2(String option, String value, String named) {
         Run r = hmm("simulate", option, value);
         assertThat(r.code()).isEqualTo(2);

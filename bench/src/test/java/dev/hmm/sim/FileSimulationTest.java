@@ -34,7 +34,8 @@ class FileSimulationTest {
             SimulationConfig.FileMapping mapping, int cpuThreads, long ram) {
         SimulationConfig d = SimulationConfig.defaults();
         return new SimulationConfig(w, footprint, deviceMemory, d.deviceType(), d.pageSize(), ram, cpuThreads, 2, 1,
-                d.migrateBatch(), 0, 7, DataPlane.REAL, 1, d.faults(), d.accessSize(), "lru", 0, file, mapping);
+                d.migrateBatch(), 0, 7, DataPlane.REAL, 1, d.faults(), d.accessSize(), "lru", 0,
+                d.reclaimCluster(), file, mapping);
     }
 
     @SuppressWarnings("unchecked")

@@ -40,11 +40,15 @@ public class ReplayBenchmark {
     @Param({"combining", "thread"})
     String servicing;
 
+    /** The fewest frames one direct reclaim frees ({@code EvictionConfig.reclaimCluster}); 1 replays exactly. */
+    @Param({"32"})
+    int reclaimCluster;
+
     ReplayRig rig;
 
     @Setup(Level.Trial)
     public void setUp() {
-        rig = new ReplayRig(policy, 16384, 20480, LENGTH, 42, servicing.equals("combining"));
+        rig = new ReplayRig(policy, 16384, 20480, LENGTH, 42, servicing.equals("combining"), reclaimCluster);
     }
 
     @TearDown(Level.Trial)

@@ -162,4 +162,53 @@ class EvictionTest {
             }
         }
     }
+    // direct reclaim frees a cluster (SWAP_CLUSTER_MAX) for a one-page fault: the least recent pages go, their bytes
+    // survive in RAM, and the next faults allocate from what the cluster freed without reclaiming
+    @ParameterizedTest(name = "cluster {0} on a device of {1} frames")
+    @CsvSource({"32, 4096, 32", "1, 4096, 1", "32, 640, 10", "32, 64, 1", "100, 4096, 64"})
+    void direct_reclaim_frees_a_cluster(int cluster, int frames, int expected) {
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(64L << 20))) {
+            Device dev = attach(engine, "gpu0", MemoryType.DEVICE_PRIVATE, frames,
+                    lru().withReclaimCluster(cluster));
+            AddressSpace mm = engine.createAddressSpace();
+            int pages = frames + 2 * expected + 1;
+            long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            byte[] mark = new byte[8];
+            for (int p = 0; p < frames; p++) {
+                java.nio.ByteBuffer.wrap(mark).putLong(0, p);
+                dev.write(mm, va + (long) p * PAGE, mark);
+            }
+            assertThat(dev.node().freeFrames()).isZero();
+            assertThat(engine.stats().evictions()).isZero();
+
+            dev.touch(mm, va + (long) frames * PAGE, 1, AccessType.READ); // one page, one fault
+            assertThat(engine.stats().evictions()).isEqualTo(expected);
+            assertThat(dev.node().freeFrames()).isEqualTo(expected - 1);
+            for (int p = 0; p < frames; p++) {
+                assertThat(mm.page(va + (long) p * PAGE).isOn(dev.node())).as("page " + p).isEqualTo(p >= expected);
+            }
+            // the rest of the cluster serves the next faults: no reclaim until it is used up
+            for (int p = frames + 1; p < frames + expected; p++) {
+                dev.touch(mm, va + (long) p * PAGE, 1, AccessType.READ);
+            }
+            assertThat(engine.stats().evictions()).isEqualTo(expected);
+            assertThat(dev.node().freeFrames()).isZero();
+            dev.touch(mm, va + (long) (frames + expected) * PAGE, 1, AccessType.READ);
+            assertThat(engine.stats().evictions()).isEqualTo(2L * expected);
+
+            byte[] b = new byte[8];
+            for (int p = 0; p < frames; p++) {
+                mm.read(va + (long) p * PAGE, b);
+                assertThat(java.nio.ByteBuffer.wrap(b).getLong(0)).as("page " + p).isEqualTo(p);
+            }
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"0", "-1", "65537"})
+    void a_reclaim_cluster_outside_1_to_65536_is_refused(int cluster) {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> lru().withReclaimCluster(cluster))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("reclaimCluster=" + cluster);
+    }
 }

@@ -144,7 +144,7 @@ class LruExactnessTest {
         try (HmmEngine engine = HmmEngine.create(c)) {
             Device dev = engine.attachDevice(new TestDriver("gpu0", MemoryType.DEVICE_PRIVATE,
                     (long) CAPACITY * PAGE, 1), FaultServiceConfig.defaults(),
-                    EvictionConfig.onDemand(PolicyRegistry.eviction("lru")));
+                    EvictionConfig.onDemand(PolicyRegistry.eviction("lru")).withReclaimCluster(1));
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(span * PAGE, Prot.READ_WRITE);
             SplittableRandom kinds = new SplittableRandom(shape.hashCode());
@@ -168,7 +168,7 @@ class LruExactnessTest {
         try (HmmEngine engine = HmmEngine.create(c)) {
             Device dev = engine.attachDevice(new TestDriver("gpu0", MemoryType.DEVICE_PRIVATE,
                     (long) CAPACITY * PAGE, 1), FaultServiceConfig.defaults(),
-                    EvictionConfig.onDemand(PolicyRegistry.eviction("fifo")));
+                    EvictionConfig.onDemand(PolicyRegistry.eviction("fifo")).withReclaimCluster(1));
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(span * PAGE, Prot.READ_WRITE);
             for (long p : sequence) {
