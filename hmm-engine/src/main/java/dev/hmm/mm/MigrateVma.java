@@ -65,6 +65,9 @@ public final class MigrateVma {
     private boolean active;
     private long migratedToDevice;
     private long migratedToRam;
+    /** {@link #finalizeLeaf}'s cache: the leaf of block {@code finalizeLeafBlock}, or null. */
+    private long[] finalizeLeaf;
+    private long finalizeLeafBlock;
 
     public MigrateVma(HmmEngine engine, int capacity) {
         this.engine = engine;
@@ -172,13 +175,16 @@ public final class MigrateVma {
         boolean unmapped = false;
         long vpn0 = start >>> mm.pageShift;
         long[] leaf = null;
+        Vma vma = null; // the mmap read lock is held: the VMAs cannot change under the walk
         for (int i = from; i < to; i++) {
             long vpn = vpn0 + i;
             if (leaf == null || PageTable.slot(vpn) == 0) {
                 leaf = mm.pageTable.leaf(vpn);
             }
             long va = vpn << mm.pageShift;
-            Vma vma = mm.findVma(va);
+            if (vma == null || va < vma.start() || va >= vma.end()) {
+                vma = mm.findVma(va);
+            }
             if (vma == null) {
                 result[i] = (byte) MigrateResult.NOT_PRESENT.ordinal();
                 continue;
@@ -452,9 +458,11 @@ public final class MigrateVma {
         try {
             long vpn0 = start >>> mm.pageShift;
             int pageSize = mm.pageSize;
+            finalizeLeaf = null;
             for (int i = 0; i < npages; i++) {
                 finalizePage(i, vpn0 + i);
             }
+            finalizeLeaf = null; // no reference to a leaf outlives the call
             lruEvents.publish();
             srcFree.releaseAll(PageState.ISOLATED);
             dstFree.releaseAll(PageState.ALLOCATED);
@@ -468,6 +476,19 @@ public final class MigrateVma {
             active = false;
             mm.mmapLock.readLock().unlock();
         }
+    }
+
+    /**
+     * The page-table leaf of {@code vpn} for finalize, one walk per 2 MiB block: the page holds a migration entry, so
+     * its leaf exists and cannot be unlinked (only an empty leaf is) until this finalize replaces the entry.
+     */
+    private long[] finalizeLeaf(long vpn) {
+        long block = vpn >>> PageTable.LEVEL_BITS;
+        if (block != finalizeLeafBlock || finalizeLeaf == null) {
+            finalizeLeaf = mm.pageTable.leaf(vpn);
+            finalizeLeafBlock = block;
+        }
+        return finalizeLeaf;
     }
 
     private void finalizePage(int i, long vpn) {
@@ -491,7 +512,7 @@ public final class MigrateVma {
             finalizeFilePage(i, vpn, s, d, spfn, sn, rmap);
             return;
         }
-        long[] leaf = mm.pageTable.leaf(vpn);
+        long[] leaf = finalizeLeaf(vpn);
         int slot = PageTable.slot(vpn);
         long mig = PageTable.laPte(leaf, slot);
         if (!Pte.isMigration(mig) || Pte.pfn(mig) != spfn) {
