@@ -176,7 +176,9 @@ final class FaultBatch {
             u++;
         }
         engine.stats.servicedFaults.add(u);
-        engine.stats.duplicateFaults.add((j - i) - u);
+        if (j - i > u) {
+            engine.stats.duplicateFaults.add((j - i) - u); // LongAdder.add(0) would still pay its CAS
+        }
 
         long firstVpn = upage[0] & ~(long) (blockPages - 1);
         long blockVa = firstVpn << pageShift;
