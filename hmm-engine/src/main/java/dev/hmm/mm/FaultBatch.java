@@ -411,9 +411,7 @@ final class FaultBatch {
             copy.add(Pfn.index(originals[k]), frames[k]);
         }
         if (m > 0) {
-            long t0 = System.nanoTime();
-            device.copyEngine().copy(copy);
-            engine.stats.recordBatch(m, System.nanoTime() - t0);
+            engine.stats.copy(device.copyEngine(), copy);
         }
         LruEvents lru = new LruEvents();
         boolean[] used = new boolean[got];

@@ -88,9 +88,7 @@ final class MigrateDevice {
             copy.add(victims.get(v).frame(), dst[v]);
         }
         if (got > 0) {
-            long t0 = System.nanoTime();
-            device.copyEngine().copy(copy);
-            engine.stats.recordBatch(got, System.nanoTime() - t0);
+            engine.stats.copy(device.copyEngine(), copy);
         }
         int evicted = 0;
         FrameRelease freed = new FrameRelease(engine);

@@ -242,9 +242,7 @@ final class Migrator {
         if (used == 0) {
             return;
         }
-        long t0 = System.nanoTime();
-        engineOwner.copyEngine().copy(copy);
-        engine.stats.recordBatch(copy.count(), System.nanoTime() - t0);
+        engine.stats.copy(engineOwner.copyEngine(), copy);
         if (copy.failures() > 0) {
             for (int k = 0; k < used; k++) {
                 if (copy.failed(k)) {
