@@ -117,6 +117,10 @@ final class FaultBuffer implements Runnable {
             if (error == null) {
                 error = rs[k].error;
             }
+            // the records stay in this thread's map: once replayed (the servicer is done with them) they must not
+            // reach the address space, or they would keep the whole engine alive after close (EngineReleaseTest)
+            rs[k].mm = null;
+            rs[k].error = null;
         }
         engine.stats.recordFaultWait(System.nanoTime() - t0);
         if (error != null) {

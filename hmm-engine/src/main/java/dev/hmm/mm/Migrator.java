@@ -1,6 +1,7 @@
 package dev.hmm.mm;
 
 import java.util.List;
+import org.jctools.queues.MpmcArrayQueue;
 
 /**
  * The driver step of {@code migrate_vma} for the engine's devices, and the range-level migration API: what
@@ -20,21 +21,21 @@ import java.util.List;
 final class Migrator {
     private final HmmEngine engine;
     /**
-     * Each thread's {@link MigrateVma} and {@link CopyBatch}, of the engine's batch size, reused by its next call: a
-     * 512-page call allocated about 15 KB of them. A migration nested in another on the same thread (none does today)
-     * gets fresh ones.
+     * Idle {@link MigrateVma} + {@link CopyBatch} pairs of the engine's batch size, taken by a call and given back when
+     * it ends: a 512-page call used to allocate about 15 KB of them. A pool owned by the engine rather than a
+     * {@code ThreadLocal}: a thread's map would hold them, and through them the engine, for as long as the thread
+     * lives ({@code EngineReleaseTest}). Empty: the call makes a pair; full: the pair is dropped.
      */
-    private final ThreadLocal<Scratch> scratch;
+    private final MpmcArrayQueue<Scratch> idle =
+            new MpmcArrayQueue<>(Math.max(4, 2 * Runtime.getRuntime().availableProcessors()));
 
     Migrator(HmmEngine engine) {
         this.engine = engine;
-        this.scratch = ThreadLocal.withInitial(() -> new Scratch(engine, engine.config().migrateBatchPages()));
     }
 
     private static final class Scratch {
         final MigrateVma mv;
         final CopyBatch copy;
-        boolean inUse;
 
         Scratch(HmmEngine engine, int capacity) {
             mv = new MigrateVma(engine, capacity);
@@ -43,12 +44,12 @@ final class Migrator {
     }
 
     private Scratch acquire() {
-        Scratch s = scratch.get();
-        if (s.inUse) {
-            s = new Scratch(engine, s.mv.capacity());
-        }
-        s.inUse = true;
-        return s;
+        Scratch s = idle.poll();
+        return s != null ? s : new Scratch(engine, engine.config().migrateBatchPages());
+    }
+
+    private void release(Scratch s) {
+        idle.offer(s);
     }
 
     /**
@@ -58,11 +59,8 @@ final class Migrator {
     MigrationResult toDevice(AddressSpace mm, long start, long end, Device target, long[] mask, int maskBase) {
         MigrationResult res = newResult(mm, start, end);
         Scratch sc = acquire();
-        try {
-            toDevice(sc.mv, sc.copy, res, mm, start, end, target, mask, maskBase);
-        } finally {
-            sc.inUse = false;
-        }
+        toDevice(sc.mv, sc.copy, res, mm, start, end, target, mask, maskBase);
+        release(sc); // not after an exception: a failed call may leave the pair half-used
         count(res);
         return res;
     }
@@ -95,11 +93,8 @@ final class Migrator {
     MigrationResult toRam(AddressSpace mm, long start, long end, Device only) {
         MigrationResult res = newResult(mm, start, end);
         Scratch sc = acquire();
-        try {
-            toRam(sc.mv, sc.copy, res, mm, start, end, only);
-        } finally {
-            sc.inUse = false;
-        }
+        toRam(sc.mv, sc.copy, res, mm, start, end, only);
+        release(sc); // not after an exception: a failed call may leave the pair half-used
         count(res);
         return res;
     }
