@@ -28,7 +28,7 @@ class EngineReleaseTest {
     private static WeakReference<HmmEngine> useAndClose() {
         HmmEngine engine = HmmEngine.create(EngineConfig.of(4L << 20));
         try (engine) {
-            Device dev = engine.attachDevice(new TestDriver("gpu0", MemoryType.DEVICE_PRIVATE, 1L << 20, 1));
+            Device dev = engine.attachDevice(new TestDriver("gpu0", MemoryType.DEVICE_PRIVATE, 1L << 20, 2));
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(64L * PAGE, Prot.READ_WRITE);
             mm.write(va, new byte[] {7});

@@ -212,4 +212,29 @@ class EvictionTest {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> lru().withReclaimCluster(cluster))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("reclaimCluster=" + cluster);
     }
+    // a closed engine with a background reclaimer, an LRU surrogate and evictions is garbage for the thread that used
+    // it (the engine module's EngineReleaseTest covers faults and migrations without eviction)
+    @Test
+    void a_closed_engine_with_eviction_is_collected() throws Exception {
+        java.lang.ref.WeakReference<HmmEngine> ref = evictAndClose();
+        for (int i = 0; i < 50 && ref.get() != null; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertThat(ref.get()).as("the closed engine is still reachable").isNull();
+    }
+
+    private static java.lang.ref.WeakReference<HmmEngine> evictAndClose() {
+        HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20));
+        try (engine) {
+            Device dev = attach(engine, "gpu0", MemoryType.DEVICE_PRIVATE, 32, lru().withLowWatermark(4));
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(128L * PAGE, Prot.READ_WRITE);
+            for (int p = 0; p < 128; p++) {
+                dev.touch(mm, va + (long) p * PAGE, 1, AccessType.WRITE);
+            }
+            assertThat(engine.stats().evictions()).isPositive();
+        }
+        return new java.lang.ref.WeakReference<>(engine);
+    }
 }
