@@ -60,7 +60,8 @@ public final class ReplayRig implements AutoCloseable {
         engine = HmmEngine.create(EngineConfig.of(footprint).withDataPlane(DataPlane.METADATA));
         FaultServiceConfig faults = FaultServiceConfig.defaults().withFaultingThreadServices(combining);
         device = engine.attachDevice(new SimulatedDevice(SimDeviceConfig.privateDevice("gpu0",
-                (long) devicePages * PAGE)), faults, EvictionConfig.onDemand(PolicyRegistry.eviction(policy)).withReclaimCluster(reclaimCluster));
+                (long) devicePages * PAGE)), faults,
+                EvictionConfig.onDemand(PolicyRegistry.eviction(policy)).withReclaimCluster(reclaimCluster));
         mm = engine.createAddressSpace();
         va = mm.mmap(footprint, Prot.READ_WRITE);
         mm.touch(va, footprint, AccessType.WRITE);

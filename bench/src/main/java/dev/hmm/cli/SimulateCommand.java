@@ -208,7 +208,8 @@ public final class SimulateCommand implements Callable<Integer> {
         }
         return new SimulationConfig(workload, footprint, deviceMemory, deviceType.type, (int) pageSize, ram,
                 cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data, devices, faults,
-                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes(), reclaimCluster, file,
+                accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes(), reclaimCluster,
+                file,
                 mapping == null ? SimulationConfig.FileMapping.SHARED : mapping);
     }
 

@@ -173,19 +173,19 @@ public final class HmmStats {
     }
 
     /**
-     * Runs {@code batch} through {@code engine} and records it: one batch of {@code batch.count()} pages, and the time
+     * Runs {@code batch} through {@code copyEngine} and records it: one batch of {@code batch.count()} pages, and the time
      * of the call when it moves bytes. A METADATA batch moves none, so it is not timed: its call is bookkeeping, and on
      * the virtual machines of docs/benchmarks.md two clock reads (about 45 ns each) were a tenth of a one-page
      * migration.
      */
-    void copy(CopyEngine engine, CopyBatch batch) {
+    void copy(CopyEngine copyEngine, CopyBatch batch) {
         if (!batch.source().hasData() || !batch.destination().hasData()) {
-            engine.copy(batch);
+            copyEngine.copy(batch);
             recordBatch(batch.count(), 0);
             return;
         }
         long t0 = System.nanoTime();
-        engine.copy(batch);
+        copyEngine.copy(batch);
         recordBatch(batch.count(), System.nanoTime() - t0);
     }
 

@@ -11,17 +11,21 @@ import org.junit.jupiter.api.Test;
  * keep the engine, its frame tables and its page tables alive for as long as the thread lives: an application that
  * creates engines on a long-lived thread would leak one per engine.
  */
-class EngineReleaseTest {
+public class EngineReleaseTest {
     static final int PAGE = 4096;
 
     @Test
     void a_closed_engine_is_collected_although_this_thread_faulted_and_migrated_through_it() throws Exception {
-        WeakReference<HmmEngine> ref = useAndClose();
-        for (int i = 0; i < 50 && ref.get() != null; i++) {
+        assertCollected(useAndClose());
+    }
+
+    /** Asserts that {@code engine}'s referent is collected within about a second of garbage collections. */
+    public static void assertCollected(WeakReference<HmmEngine> engine) throws InterruptedException {
+        for (int i = 0; i < 50 && engine.get() != null; i++) {
             System.gc();
             Thread.sleep(20);
         }
-        assertThat(ref.get()).as("the closed engine is still reachable").isNull();
+        assertThat(engine.get()).as("the closed engine is still reachable").isNull();
     }
 
     /** Creates an engine, faults and migrates through it on this thread, closes it; returns a weak reference. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.hmm.mm.AccessType;
 import dev.hmm.mm.AddressSpace;
 import dev.hmm.mm.Device;
+import dev.hmm.mm.EngineReleaseTest;
 import dev.hmm.mm.EngineConfig;
 import dev.hmm.mm.EvictionConfig;
 import dev.hmm.mm.FaultServiceConfig;
@@ -17,6 +18,7 @@ import dev.hmm.mm.ReplayPolicy;
 import dev.hmm.mm.StressHarness;
 import dev.hmm.mm.TestDriver;
 import dev.hmm.policy.PolicyRegistry;
+import java.lang.ref.WeakReference;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -216,15 +218,10 @@ class EvictionTest {
     // it (the engine module's EngineReleaseTest covers faults and migrations without eviction)
     @Test
     void a_closed_engine_with_eviction_is_collected() throws Exception {
-        java.lang.ref.WeakReference<HmmEngine> ref = evictAndClose();
-        for (int i = 0; i < 50 && ref.get() != null; i++) {
-            System.gc();
-            Thread.sleep(20);
-        }
-        assertThat(ref.get()).as("the closed engine is still reachable").isNull();
+        EngineReleaseTest.assertCollected(evictAndClose());
     }
 
-    private static java.lang.ref.WeakReference<HmmEngine> evictAndClose() {
+    private static WeakReference<HmmEngine> evictAndClose() {
         HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20));
         try (engine) {
             Device dev = attach(engine, "gpu0", MemoryType.DEVICE_PRIVATE, 32, lru().withLowWatermark(4));
@@ -235,6 +232,6 @@ class EvictionTest {
             }
             assertThat(engine.stats().evictions()).isPositive();
         }
-        return new java.lang.ref.WeakReference<>(engine);
+        return new WeakReference<>(engine);
     }
 }
