@@ -60,6 +60,19 @@ class BenchCommandTest {
             assertThat(row.get("deviceFaults")).as("exact lru replay faults = textbook LRU misses")
                     .isEqualTo(row.get("referenceLruMisses"));
         });
+        assertThat(rp.out()).doesNotContain("ahead of demand");
+        // the default cluster evicts ahead of demand: a few more faults than misses, and the table says why
+        Path cj = dir.resolve("c.json");
+        SimulateCommandTest.Run cl = SimulateCommandTest.hmm("bench", "replay", "--policies", "lru", "--seconds", "0.05",
+                "--warmup", "0.1", "--json", cj.toString());
+        assertThat(cl.code()).as(cl.err()).isZero();
+        assertThat(cl.out()).contains("clusters of 32 frames", "--reclaim-cluster 1");
+        assertThat(results(cj)).singleElement().satisfies(row -> {
+            assertThat(((Number) row.get("reclaimCluster")).intValue()).isEqualTo(32);
+            long faults = ((Number) row.get("deviceFaults")).longValue();
+            long misses = ((Number) row.get("referenceLruMisses")).longValue();
+            assertThat(faults).isGreaterThan(misses).isLessThan(misses + misses / 100);
+        });
     }
 
     @ParameterizedTest
