@@ -104,6 +104,15 @@ public final class StripedAccessBuffer {
     }
 
     /**
+     * How many values {@code stripe} has taken so far: a point in its FIFO order. A caller that records it next to an
+     * event of its own (in another queue) can later {@link #drainStripe drain the stripe up to it} before it applies
+     * the event, and so merge the two streams in the order one thread produced them.
+     */
+    public long written(int stripe) {
+        return (long) LONGS.getVolatile(counters, stripe * 2 * PAD);
+    }
+
+    /**
      * Drains every stripe into {@code consumer}, oldest first per stripe. Only one thread may drain at a time (the
      * owner's lock holder).
      *
@@ -112,22 +121,36 @@ public final class StripedAccessBuffer {
     public int drain(IntConsumer consumer) {
         int drained = 0;
         for (int s = 0; s < stripes; s++) {
-            int w = s * 2 * PAD;
-            int r = w + PAD;
-            long head = (long) LONGS.get(counters, r);
-            long tail = (long) LONGS.getVolatile(counters, w);
-            int base = s * RING;
-            while (head < tail) {
-                int idx = base + (int) (head & MASK);
-                int v = (int) INTS.getAcquire(slots, idx);
-                if (v == 0) {
-                    break; // claimed, not yet written: next drain takes it
-                }
-                INTS.setRelease(slots, idx, 0);
-                consumer.accept(v - 1);
-                head++;
-                drained++;
+            drained += drainStripe(s, Long.MAX_VALUE, consumer);
+        }
+        return drained;
+    }
+
+    /**
+     * Drains {@code stripe} into {@code consumer}, oldest first, up to but not including position {@code upTo} (a
+     * value of {@link #written}). Same contract as {@link #drain}.
+     *
+     * @return values drained
+     */
+    public int drainStripe(int stripe, long upTo, IntConsumer consumer) {
+        int w = stripe * 2 * PAD;
+        int r = w + PAD;
+        long head = (long) LONGS.get(counters, r);
+        long end = Math.min(upTo, (long) LONGS.getVolatile(counters, w));
+        int base = stripe * RING;
+        int drained = 0;
+        while (head < end) {
+            int idx = base + (int) (head & MASK);
+            int v = (int) INTS.getAcquire(slots, idx);
+            if (v == 0) {
+                break; // claimed, not yet written: next drain takes it
             }
+            INTS.setRelease(slots, idx, 0);
+            consumer.accept(v - 1);
+            head++;
+            drained++;
+        }
+        if (drained > 0) {
             LONGS.setRelease(counters, r, head);
         }
         return drained;

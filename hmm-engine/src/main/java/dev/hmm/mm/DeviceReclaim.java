@@ -77,21 +77,27 @@ final class DeviceReclaim implements Runnable {
         int scanned = 0;
         int batch = Math.max(1, Math.min(config.batch(), need));
         int[] cand = new int[Math.max(batch, 16)];
+        long[] rmaps = new long[cand.length];
         MigrateResult[] res = new MigrateResult[cand.length];
         while (freed < need && scanned < maxScan) {
+            int chosen;
             int k;
             lru.lock.lock();
             try {
                 lru.drainLocked();
-                k = lru.policy.candidates(cand, Math.min(cand.length, Math.max(need - freed, 1)));
+                chosen = lru.policy.candidates(cand, Math.min(cand.length, Math.max(need - freed, 1)));
+                k = lru.takeCandidatesLocked(cand, rmaps, chosen);
             } finally {
                 lru.lock.unlock();
             }
-            if (k == 0) {
+            if (chosen == 0) {
                 break;
             }
-            scanned += k;
-            int evicted = engine.migrateDevice.evict(device, cand, k, res);
+            scanned += chosen;
+            if (k == 0) {
+                continue; // every candidate was freed meanwhile: choose again
+            }
+            int evicted = engine.migrateDevice.evict(device, cand, rmaps, k, res);
             freed += evicted;
             engine.stats.evictions.add(evicted);
             boolean anySkip = false;

@@ -21,13 +21,17 @@ import org.jctools.queues.MpscUnboundedXaddArrayQueue;
  *     {@code int[]} per batch of frames (per migration, per unmap), never per page; removals are encoded as
  *     {@code ~frame};</li>
  * <li>whoever holds {@link #lock} (a try-lock on the recording path, a real lock for eviction) drains both into the
- *     policy: events first, then hints. An insertion is applied only if the frame is still MAPPED at that moment, so
- *     the order in which concurrent batches reach the queue does not matter: a frame freed meanwhile is not inserted,
- *     and every later state change publishes its own event.</li>
+ *     policy, merged in each thread's own order: each event batch remembers how far its publisher's stripe of hints
+ *     had got, and the hints before that point are applied before the batch; the rest of the hints come last. An
+ *     insertion is applied only if the frame is still MAPPED at that moment, so the order in which concurrent batches
+ *     reach the queue does not matter: a frame freed meanwhile is not inserted, and every later state change publishes
+ *     its own event.</li>
+ * <li>eviction takes its candidates under the lock and evicts them outside it; {@link #takeCandidatesLocked} and
+ *     {@link MigrateDevice#evict} make sure a candidate whose frame was freed and reused meanwhile is not evicted.</li>
  * </ul>
  * Guarantees: the policy sees every insertion and removal; it sees every hint that was not counted as lost; with a
- * single accessor thread and eviction draining before it chooses (it always does) no hint is lost, which is what
- * makes the {@code lru} policy exact.
+ * single accessor thread and eviction draining before it chooses (it always does) no hint is lost and hints and
+ * insertions arrive in program order, which is what makes the {@code lru} policy exact.
  */
 final class LruSurrogate implements EvictionContext {
     private static final int DRAIN_EVENT_BATCHES = 64;
@@ -37,7 +41,7 @@ final class LruSurrogate implements EvictionContext {
     final EvictionPolicy policy;
     final ReentrantLock lock = new ReentrantLock();
     private final StripedAccessBuffer hints = StripedAccessBuffer.forThisMachine();
-    private final MpscUnboundedXaddArrayQueue<int[]> events = new MpscUnboundedXaddArrayQueue<>(256);
+    private final MpscUnboundedXaddArrayQueue<EventBatch> events = new MpscUnboundedXaddArrayQueue<>(256);
     private final java.util.concurrent.atomic.AtomicInteger pendingBatches = new java.util.concurrent.atomic.AtomicInteger();
     private final LongAdder lostHints;
 
@@ -92,12 +96,20 @@ final class LruSurrogate implements EvictionContext {
         lostHints.increment();
     }
 
+    /**
+     * One published batch of insertions ({@code frame}) and removals ({@code ~frame}), with the point its publisher had
+     * reached in its own stripe of hints: {@code stripe} had taken {@code hintsBefore} hints when the batch went out.
+     */
+    private record EventBatch(int[] frames, int n, int stripe, long hintsBefore) {
+    }
+
     /** Publishes a batch of insertions ({@code frame}) and removals ({@code ~frame}); lossless. */
     void publish(int[] batch, int n) {
         if (n == 0) {
             return;
         }
-        events.offer(n == batch.length ? batch : java.util.Arrays.copyOf(batch, n));
+        int stripe = hints.stripeOfCurrentThread();
+        events.offer(new EventBatch(batch, n, stripe, hints.written(stripe)));
         if (pendingBatches.incrementAndGet() >= DRAIN_EVENT_BATCHES) {
             tryDrain(); // keep the queue short even when nothing is evicted for a long time
         }
@@ -118,19 +130,67 @@ final class LruSurrogate implements EvictionContext {
 
     /** Applies every pending event, then every pending hint, to the policy. Caller holds {@link #lock}. */
     void drainLocked() {
-        int[] batch;
-        while ((batch = events.poll()) != null) {
+        drainEventsLocked(null, 0);
+        hints.drain(policy::onAccess);
+    }
+
+    /**
+     * Takes {@code cand[0..k)}, just returned by the policy, as eviction candidates: records in {@code rmaps} whom each
+     * frame holds, then applies the events published meanwhile and drops every candidate that one of them removed.
+     * Returns how many candidates are left, compacted to the front of both arrays. Caller holds {@link #lock}.
+     *
+     * <p>Why: candidates are chosen under the lock but evicted outside it, as Linux isolates pages from its LRU under
+     * {@code lru_lock} before it unmaps them. Without isolation a frame can be freed and handed to a newer page between
+     * the choice and the eviction, which would then evict the most recently used page in place of the oldest. Every
+     * path that frees a mapped frame publishes its removal before the frame becomes FREE, so a frame reused before
+     * {@code rmaps[i]} was read has its removal in the queue by then, and the drain here finds it; one reused after
+     * that read no longer holds {@code rmaps[i]}, which eviction checks ({@link MigrateDevice#evict}).
+     */
+    int takeCandidatesLocked(int[] cand, long[] rmaps, int k) {
+        for (int i = 0; i < k; i++) {
+            rmaps[i] = node.table.laRmap(cand[i]);
+        }
+        drainEventsLocked(cand, k);
+        int n = 0;
+        for (int i = 0; i < k; i++) {
+            if (cand[i] >= 0) {
+                cand[n] = cand[i];
+                rmaps[n++] = rmaps[i];
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Applies pending insertions and removals; a removal of a frame in {@code watch[0..k)} sets its slot to -1.
+     *
+     * <p>Before each batch, the hints its publisher recorded before publishing it are applied: one thread's hints and
+     * events then reach the policy in the order that thread produced them. Applying all events first would rank a page
+     * inserted after some hints below the hinted pages (the newest page would look the oldest to a drain between its
+     * insertion and its first hint); applying all hints first would drop the hints of pages inserted in the same
+     * drain. Across threads the order stays approximate, as in Caffeine.
+     */
+    private void drainEventsLocked(int[] watch, int k) {
+        EventBatch b;
+        while ((b = events.poll()) != null) {
             pendingBatches.decrementAndGet();
-            for (int v : batch) {
+            hints.drainStripe(b.stripe(), b.hintsBefore(), policy::onAccess);
+            int[] frames = b.frames();
+            for (int j = 0, n = b.n(); j < n; j++) {
+                int v = frames[j];
                 if (v >= 0) {
                     if (node.table.state(v) == PageState.MAPPED) {
                         policy.onInsert(v);
                     }
                 } else {
                     policy.onRemove(~v);
+                    for (int i = 0; i < k; i++) {
+                        if (watch[i] == ~v) {
+                            watch[i] = -1;
+                        }
+                    }
                 }
             }
         }
-        hints.drain(policy::onAccess);
     }
 }

@@ -36,10 +36,13 @@ final class MigrateDevice {
     /**
      * Evicts {@code frames[0..n)} of {@code device} to RAM.
      *
+     * @param rmaps per frame, the reverse map it had when it was chosen: a frame that now holds another page (it was
+     *        freed and reused since) is left alone as {@link MigrateResult#BUSY}, so that a stale choice never evicts
+     *        the newcomer
      * @param results per frame, filled with its result
      * @return frames evicted
      */
-    int evict(Device device, int[] frames, int n, MigrateResult[] results) {
+    int evict(Device device, int[] frames, long[] rmaps, int n, MigrateResult[] results) {
         MemoryNode node = device.node();
         LruEvents lru = new LruEvents();
         List<Victim> victims = new ArrayList<>(n);
@@ -50,16 +53,21 @@ final class MigrateDevice {
         boolean flush = false;
         try {
             for (int k = 0; k < n; k++) {
-                if (collectFile(node, frames[k], k, fileVictims, ranges, lru)) {
+                long rmap = node.table.laRmap(frames[k]);
+                if (rmap != rmaps[k]) {
+                    results[k] = MigrateResult.BUSY; // freed and reused since it was chosen
+                    continue;
+                }
+                if (collectFile(node, frames[k], rmap, k, fileVictims, ranges, lru)) {
                     results[k] = null; // decided after the flush
                     continue;
                 }
-                if (dropDuplicate(device, node, frames[k])) {
+                if (dropDuplicate(device, node, frames[k], rmap)) {
                     drops[ndrops++] = frames[k]; // a clean copy: dropped, nothing to copy back
                     results[k] = MigrateResult.MIGRATED;
                     continue;
                 }
-                results[k] = collect(device, node, frames[k], k, victims, ranges, lru);
+                results[k] = collect(device, node, frames[k], rmap, k, victims, ranges, lru);
                 flush |= !ranges.isEmpty() && ranges.get(ranges.size() - 1).cleared();
             }
             if (flush || !victims.isEmpty() || ndrops > 0 || !fileVictims.isEmpty()) {
@@ -135,9 +143,8 @@ final class MigrateDevice {
      * of file pages, found through the LRU surrogate: the frame's reverse map names (file, index)). False if the frame
      * is not a file page.
      */
-    private boolean collectFile(MemoryNode node, int frame, int k, List<FileVictim> out,
+    private boolean collectFile(MemoryNode node, int frame, long rmap, int k, List<FileVictim> out,
             List<MmuNotifierRange> ranges, LruEvents lru) {
-        long rmap = node.table.laRmap(frame);
         if (!Rmap.isFile(rmap)) {
             return false;
         }
@@ -180,8 +187,7 @@ final class MigrateDevice {
     }
 
     /** A read-duplicate victim: the mirror holding it drops it (no copy: the RAM original is valid). */
-    private boolean dropDuplicate(Device device, MemoryNode node, int frame) {
-        long rmap = node.table.laRmap(frame);
+    private boolean dropDuplicate(Device device, MemoryNode node, int frame, long rmap) {
         if (!Rmap.isDuplicate(rmap) || node.table.state(frame) != PageState.MAPPED || node.table.pins(frame) > 0) {
             return false;
         }
@@ -194,7 +200,8 @@ final class MigrateDevice {
         return m != null && m.dropDuplicate(Rmap.key(rmap) << mm.pageShift, frame);
     }
 
-    private MigrateResult collect(Device device, MemoryNode node, int frame, int k, List<Victim> victims,
+    /** {@code rmap}: the frame's reverse map as read by the caller, checked again once the frame is isolated. */
+    private MigrateResult collect(Device device, MemoryNode node, int frame, long rmap, int k, List<Victim> victims,
             List<MmuNotifierRange> ranges, LruEvents lru) {
         FrameTable t = node.table;
         if (t.state(frame) != PageState.MAPPED) {
@@ -203,7 +210,6 @@ final class MigrateDevice {
         if (t.pins(frame) > 0) {
             return MigrateResult.PINNED;
         }
-        long rmap = t.laRmap(frame);
         if (Rmap.isNone(rmap) || Rmap.isFile(rmap) || Rmap.isDuplicate(rmap)) {
             return MigrateResult.BUSY;
         }

@@ -34,6 +34,25 @@ class StripedAccessBufferTest {
         assertThat(b.drain(out::add)).isZero();
     }
 
+    // a stripe drained up to a recorded position gives exactly the values offered before it, and keeps the rest
+    @Test
+    void a_stripe_drains_up_to_a_recorded_position() {
+        StripedAccessBuffer b = new StripedAccessBuffer(2);
+        b.offer(0, 1);
+        b.offer(0, 2);
+        b.offer(1, 50);
+        long mark = b.written(0);
+        assertThat(mark).isEqualTo(2);
+        b.offer(0, 3);
+        List<Integer> out = new ArrayList<>();
+        assertThat(b.drainStripe(0, mark, out::add)).isEqualTo(2);
+        assertThat(out).containsExactly(1, 2);
+        assertThat(b.drainStripe(0, mark, out::add)).as("nothing before the mark is left").isZero();
+        out.clear();
+        b.drain(out::add);
+        assertThat(out).containsExactlyInAnyOrder(3, 50);
+    }
+
     /**
      * A deterministic interleaving harness: producers' claims and publishes and the consumer's drains interleave in a
      * random order at the granularity of the protocol's steps; after every step nothing is drained twice, no value

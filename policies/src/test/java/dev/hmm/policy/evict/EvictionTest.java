@@ -17,6 +17,7 @@ import dev.hmm.mm.Prot;
 import dev.hmm.mm.ReplayPolicy;
 import dev.hmm.mm.StressHarness;
 import dev.hmm.mm.TestDriver;
+import dev.hmm.policy.EvictionPolicy;
 import dev.hmm.policy.PolicyRegistry;
 import java.lang.ref.WeakReference;
 import java.util.List;
@@ -111,6 +112,68 @@ class EvictionTest {
             // the oldest pages went: LRU order
             assertThat(mm.page(va).memoryType()).isEqualTo(MemoryType.SYSTEM_RAM);
             assertThat(mm.page(va + 63L * PAGE).isOn(dev.node())).isTrue();
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    // The race behind a flaky watermark test, made deterministic: between the policy's choice (under the LRU lock) and
+    // the eviction, the chosen frame's page leaves and the newest page takes the frame. Linux isolates the page under
+    // lru_lock so this cannot happen; the surrogate drops such a candidate instead, and the oldest page goes.
+    @Test
+    void a_frame_reused_after_it_was_chosen_is_not_evicted() {
+        Runnable[] interfere = {null};
+        EvictionPolicy.Factory racing = ctx -> new EvictionPolicy() {
+            final LruPolicy lru = new LruPolicy(ctx);
+
+            @Override
+            public void onInsert(int frame) {
+                lru.onInsert(frame);
+            }
+
+            @Override
+            public void onAccess(int frame) {
+                lru.onAccess(frame);
+            }
+
+            @Override
+            public void onRemove(int frame) {
+                lru.onRemove(frame);
+            }
+
+            @Override
+            public int candidates(int[] out, int max) {
+                int n = lru.candidates(out, max);
+                Runnable r = interfere[0];
+                interfere[0] = null;
+                if (r != null) {
+                    r.run(); // another thread's work, landing between the choice and the eviction
+                }
+                return n;
+            }
+
+            @Override
+            public int size() {
+                return lru.size();
+            }
+        };
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
+            Device dev = attach(engine, "gpu0", MemoryType.DEVICE_PRIVATE, 4, EvictionConfig.onDemand(racing));
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(8L * PAGE, Prot.READ_WRITE);
+            for (int p = 0; p < 4; p++) {
+                dev.touch(mm, va + (long) p * PAGE, 1, AccessType.WRITE); // LRU order, oldest first: 0 1 2 3
+            }
+            interfere[0] = () -> {
+                mm.touch(va, 1, AccessType.READ); // page 0 (the chosen one) goes back to RAM on a CPU touch
+                dev.touch(mm, va + 4L * PAGE, 1, AccessType.WRITE); // page 4, the newest, takes its frame
+            };
+            assertThat(dev.evict(1)).isEqualTo(1);
+            assertThat(mm.page(va + 4L * PAGE).isOn(dev.node())).as("the newest page stays").isTrue();
+            assertThat(mm.page(va + PAGE).memoryType()).as("the oldest resident page goes").isEqualTo(
+                    MemoryType.SYSTEM_RAM);
+            for (int p = 2; p < 4; p++) {
+                assertThat(mm.page(va + (long) p * PAGE).isOn(dev.node())).as("page " + p).isTrue();
+            }
             assertThat(engine.check()).isEmpty();
         }
     }
