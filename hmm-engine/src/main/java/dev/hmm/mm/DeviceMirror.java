@@ -63,7 +63,7 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
                                 }
                                 dups[ndups++] = Pfn.index(Pte.pfn(e));
                             }
-                            PageTable.storePte(leaf, s, Pte.NONE);
+                            PageTable.clearPteBeforeFence(leaf, s);
                             cleared++;
                             lastCleared = v;
                         }
@@ -74,6 +74,11 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
                     }
                 }
                 vpn = leafEnd;
+            }
+            if (cleared > 0) {
+                // one fence for the whole range: every clear above is ordered before the TLB flush that follows
+                // (its reads of the accessors' slots), as a volatile store per entry would order it
+                java.lang.invoke.VarHandle.fullFence();
             }
         } finally {
             lock.unlock();
