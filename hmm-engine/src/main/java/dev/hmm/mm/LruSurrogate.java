@@ -128,7 +128,10 @@ final class LruSurrogate implements EvictionContext {
         return true;
     }
 
-    /** Applies every pending event, then every pending hint, to the policy. Caller holds {@link #lock}. */
+    /**
+     * Applies every pending event (each after the hints its publisher recorded before it), then the remaining hints,
+     * to the policy. Caller holds {@link #lock}.
+     */
     void drainLocked() {
         drainEventsLocked(null, 0);
         hints.drain(policy::onAccess);
