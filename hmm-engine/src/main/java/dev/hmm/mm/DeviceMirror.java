@@ -97,13 +97,13 @@ final class DeviceMirror implements MmuIntervalNotifier.Ops {
         return cleared > 0;
     }
 
-    /** Whether a mirror entry maps a read-duplicate: a local frame whose reverse map says so. */
+    /**
+     * Whether a mirror entry maps a read-duplicate: a local frame whose entry carries {@link Pte#DUPLICATED} (set only
+     * where the copy is made, next to the frame's duplicate reverse map; {@link InvariantCheck} checks that they agree).
+     */
     boolean isDuplicate(long e) {
-        if (Pte.kind(e) != Pte.KIND_PRESENT || Pte.isRemote(e)) {
-            return false;
-        }
-        long pfn = Pte.pfn(e);
-        return Pfn.node(pfn) == device.node().id() && Rmap.isDuplicate(device.node().table.laRmap(Pfn.index(pfn)));
+        return Pte.kind(e) == Pte.KIND_PRESENT && (e & (Pte.REMOTE | Pte.DUPLICATED)) == Pte.DUPLICATED
+                && Pfn.node(Pte.pfn(e)) == device.node().id();
     }
 
     /**

@@ -428,7 +428,7 @@ final class FaultBatch {
                     dn.table.soRmap(frames[k], Rmap.duplicate(Rmap.anon(mm.id(), va >>> pageShift)));
                     dn.table.transition(frames[k], PageState.ALLOCATED, PageState.MAPPED);
                     lru.insert(dn, frames[k]);
-                    mirror.program(va, Pte.present(Pfn.of(dn.id(), frames[k]), 0));
+                    mirror.program(va, Pte.present(Pfn.of(dn.id(), frames[k]), Pte.DUPLICATED));
                     clear(mapMask, offs[k]);
                     used[k] = true;
                     engine.stats.duplicatesCreated.increment();

@@ -204,6 +204,13 @@ public final class InvariantCheck {
                     seen[node.id()].set(idx);
                     continue;
                 }
+                if ((e & Pte.DUPLICATED) != 0) {
+                    violation(where.get() + ": duplicate flag on an entry that is not a local read-duplicate");
+                }
+                if (Pte.isPresent(e) && !Pte.isRemote(e) && Pfn.node(Pte.pfn(e)) == dev
+                        && Rmap.isDuplicate(m.device.node().table.laRmap(Pfn.index(Pte.pfn(e))))) {
+                    violation(where.get() + ": read-duplicate frame mapped without the duplicate flag");
+                }
                 boolean sameFrame = k != Pte.KIND_NONE && k != Pte.KIND_MIGRATION && Pte.pfn(cpu) == Pte.pfn(e);
                 if (k == Pte.KIND_NONE) {
                     // a file page the device mapped while this mapping's entry was zapped: the cache must agree

@@ -22,7 +22,9 @@ package dev.hmm.mm;
  *  R  bit 6  remote: in a device mirror table, the frame is reached over the link, not in local memory
  *  N  bit 7  PROT_NONE: the VMA forbids every access (the entry keeps its frame, accesses fault; _PAGE_PROTNONE)
  *  U  bit 8  read-duplicated: devices may hold read-only copies; the entry is write-protected, and the write fault
- *            drops the copies before it makes the entry writable (UVM read duplication)
+ *            drops the copies before it makes the entry writable (UVM read duplication). In a device mirror table,
+ *            on a local entry: this entry is such a copy (its frame's reverse map says so too), so that invalidation
+ *            and eviction tell copies apart without loading the frame's reverse map
  *  L  bit 9  link atomics: in a device mirror table, a remote entry on which the device may also perform atomics over
  *            the link (PCIe AtomicOps / NVLink system-scope atomics); used for page-cache pages that stay in RAM,
  *            which make_device_exclusive does not take

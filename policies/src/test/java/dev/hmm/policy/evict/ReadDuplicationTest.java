@@ -43,6 +43,7 @@ class ReadDuplicationTest {
             assertThat(p0.writable()).isFalse();
             assertThat(Pte.isDuplicated(mm.pte(va))).isTrue();
             assertThat(Pte.isRemote(dev.mirrorEntry(mm, va))).as("a local copy").isFalse();
+            assertThat(Pte.isDuplicated(dev.mirrorEntry(mm, va))).as("the mirror entry says it is a copy").isTrue();
             long faults = engine.stats().deviceFaults();
             dev.read(mm, va, seen);
             assertThat(engine.stats().deviceFaults()).isEqualTo(faults);
@@ -59,6 +60,7 @@ class ReadDuplicationTest {
 
             dev.write(mm, va + PAGE, new byte[] {7}); // a device write migrates the page, dropping its copy
             assertThat(mm.page(va + PAGE).isOn(dev.node())).isTrue();
+            assertThat(Pte.isDuplicated(dev.mirrorEntry(mm, va + PAGE))).as("a migrated page is no copy").isFalse();
             assertThat(engine.stats().droppedDuplicates()).isEqualTo(2);
             mm.read(va + PAGE, one);
             assertThat(one[0]).isEqualTo((byte) 7);
