@@ -743,8 +743,12 @@ public final class AddressSpace implements AutoCloseable {
             } else {
                 long pfn = Pte.pfn(pte);
                 MemoryNode node = engine.node(Pfn.node(pfn));
-                MemorySegment.copy(node.memory, ValueLayout.JAVA_BYTE, node.offset(Pfn.index(pfn)) + (a & pageMask),
-                        dst, i, n);
+                long at = node.offset(Pfn.index(pfn)) + (a & pageMask);
+                if (node.hostAddressable) {
+                    MemorySegment.copy(node.memory, ValueLayout.JAVA_BYTE, at, dst, i, n);
+                } else {
+                    node.store.read(at, MemorySegment.ofArray(dst), i, n);
+                }
             }
             i += n;
         }

@@ -18,6 +18,11 @@ public final class MemoryNode {
     final PageStore store;
     /** The node's memory ({@link MemorySegment#NULL} in METADATA mode). Hot path: read once, never changes. */
     final MemorySegment memory;
+    /**
+     * Whether the node's bytes are host memory that CPU code may copy through {@link #memory}; false for METADATA and
+     * for a real GPU's device memory, which is read and written through {@link PageStore#read}/{@link PageStore#write}.
+     */
+    final boolean hostAddressable;
     private volatile DevicePagemap pagemap;
     /** The device's LRU surrogate, or null (RAM, or a device without eviction). Set once at attach. */
     volatile LruSurrogate lru;
@@ -41,6 +46,7 @@ public final class MemoryNode {
         this.free = new FreeList(table);
         this.store = store;
         this.memory = store.memory();
+        this.hostAddressable = memory != null && memory.byteSize() > 0;
         this.linear = type == MemoryType.DEVICE_PERSISTENT;
         if (linear) {
             return; // frames are mapped in place at fixed offsets (DAX), never handed out by the free list

@@ -26,6 +26,20 @@ public interface PageStore extends AutoCloseable {
 
     long frames();
 
+    /**
+     * Copies {@code bytes} bytes at {@code offset} of this store into {@code dst}: how the engine reads a frame that
+     * is not host-addressable (a device access to device-private memory of a real GPU). The default reads
+     * {@link #memory()}; a store without host-addressable memory overrides both this and {@link #write}.
+     */
+    default void read(long offset, MemorySegment dst, long dstOffset, long bytes) {
+        MemorySegment.copy(memory(), offset, dst, dstOffset, bytes);
+    }
+
+    /** Copies {@code bytes} bytes of {@code src} to {@code offset} of this store; see {@link #read}. */
+    default void write(MemorySegment src, long srcOffset, long offset, long bytes) {
+        MemorySegment.copy(src, srcOffset, memory(), offset, bytes);
+    }
+
     /** Releases the memory. Idempotent. */
     @Override
     void close();
