@@ -1,7 +1,5 @@
 package dev.hmm.bench;
 
-import dev.hmm.device.sim.SimDeviceConfig;
-import dev.hmm.device.sim.SimulatedDevice;
 import dev.hmm.mm.AccessType;
 import dev.hmm.mm.AddressSpace;
 import dev.hmm.mm.DataPlane;
@@ -38,13 +36,23 @@ public final class FaultRig implements AutoCloseable {
      * UVM's bottom half pays) instead of the faulting accessor servicing it ({@code FaultServiceConfig}).
      */
     public FaultRig(int maxBatch, int pages, DataPlane plane, boolean combining) {
+        this(maxBatch, pages, plane, combining, DeviceSource.SIM);
+    }
+
+    /** As above, on the device {@code source} opens (a real GPU: {@link DeviceSource#cuda}). */
+    public FaultRig(int maxBatch, int pages, DataPlane plane, boolean combining, DeviceSource source) {
         this.pages = pages;
         int pageSize = EngineConfig.PAGE_4K;
         this.bytes = (long) pages * pageSize;
         engine = HmmEngine.create(EngineConfig.of(bytes).withDataPlane(plane));
         FaultServiceConfig faults = FaultServiceConfig.defaults().withMaxBatch(maxBatch)
                 .withBufferEntries(Math.max(4096, 2 * maxBatch)).withFaultingThreadServices(combining);
-        device = engine.attachDevice(new SimulatedDevice(SimDeviceConfig.privateDevice("gpu0", bytes)), faults);
+        try {
+            device = engine.attachDevice(source.open("gpu0", bytes, 1), faults);
+        } catch (RuntimeException e) {
+            engine.close();
+            throw e;
+        }
         mm = engine.createAddressSpace();
         va = mm.mmap(bytes, Prot.READ_WRITE);
         mm.touch(va, bytes, AccessType.WRITE);

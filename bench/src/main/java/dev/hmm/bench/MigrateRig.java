@@ -1,7 +1,7 @@
 package dev.hmm.bench;
 
-import dev.hmm.device.sim.SimDeviceConfig;
-import dev.hmm.device.sim.SimulatedDevice;
+import dev.hmm.device.cuda.CudaCopyCeiling;
+import dev.hmm.device.cuda.CudaDevice;
 import dev.hmm.mm.AccessType;
 import dev.hmm.mm.AddressSpace;
 import dev.hmm.mm.DataPlane;
@@ -15,9 +15,11 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * One {@code migrate_vma} benchmark case: {@code batch} pages of {@code pageSize} mapped in RAM, migrated to a
- * simulated device and back with one call each, the copy engine running {@code copyThreads} threads. Its reference is
- * {@link #referenceRoundTrip}: {@code MemorySegment.copy} of the same bytes, there and back, between two off-heap
- * segments like the RAM node's and the device's, on one thread. Shared by the JMH benchmarks and {@code ./hmm bench}.
+ * device and back with one call each, the copy engine running {@code copyThreads} threads. Its reference is
+ * {@link #referenceRoundTrip}: on the simulated device, {@code MemorySegment.copy} of the same bytes, there and back,
+ * between two off-heap segments like the RAM node's and the device's, on one thread; on a GPU
+ * ({@link DeviceSource#cuda}), one bulk {@code cuMemcpyHtoD} and one {@code cuMemcpyDtoH} of the same bytes between
+ * pinned host memory and GPU memory ({@link CudaCopyCeiling}). Shared by the JMH benchmarks and {@code ./hmm bench}.
  */
 public final class MigrateRig implements AutoCloseable {
     private final HmmEngine engine;
@@ -29,20 +31,31 @@ public final class MigrateRig implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment ram;
     private final MemorySegment dev;
+    private final CudaCopyCeiling gpuCeiling;
 
     public MigrateRig(int pageSize, int batch, int copyThreads, DataPlane plane) {
+        this(pageSize, batch, copyThreads, plane, DeviceSource.SIM);
+    }
+
+    public MigrateRig(int pageSize, int batch, int copyThreads, DataPlane plane, DeviceSource source) {
         this.batch = batch;
         this.bytes = (long) batch * pageSize;
         EngineConfig c = EngineConfig.of(bytes).withPageSize(pageSize).withDataPlane(plane)
                 .withMigrateBatchPages(batch);
         engine = HmmEngine.create(c);
-        device = engine.attachDevice(new SimulatedDevice(SimDeviceConfig.privateDevice("gpu0", bytes)
-                .withCopyThreads(copyThreads)));
+        try {
+            device = engine.attachDevice(source.open("gpu0", bytes, copyThreads));
+        } catch (RuntimeException e) {
+            engine.close();
+            throw e;
+        }
         mm = engine.createAddressSpace();
         va = mm.mmap(bytes, Prot.READ_WRITE);
         mm.touch(va, bytes, AccessType.WRITE); // first touch: every page mapped in RAM
         arena = Arena.ofShared();
-        if (plane == DataPlane.REAL) {
+        gpuCeiling = plane == DataPlane.REAL && device.driver() instanceof CudaDevice gpu ? gpu.copyCeiling(bytes)
+                : null;
+        if (plane == DataPlane.REAL && gpuCeiling == null) {
             ram = arena.allocate(bytes, pageSize);
             dev = arena.allocate(bytes, pageSize);
             ram.fill((byte) 1);
@@ -89,8 +102,11 @@ public final class MigrateRig implements AutoCloseable {
         return batch;
     }
 
-    /** The ceiling: the same bytes copied there and back between two off-heap segments. Returns a byte read. */
+    /** The ceiling: the same bytes copied there and back, without the engine (see the class). Returns a byte read. */
     public byte referenceRoundTrip() {
+        if (gpuCeiling != null) {
+            return gpuCeiling.roundTrip();
+        }
         MemorySegment.copy(ram, 0, dev, 0, bytes);
         MemorySegment.copy(dev, 0, ram, 0, bytes);
         return ram.get(java.lang.foreign.ValueLayout.JAVA_BYTE, bytes - 1);
@@ -102,6 +118,9 @@ public final class MigrateRig implements AutoCloseable {
 
     @Override
     public void close() {
+        if (gpuCeiling != null) {
+            gpuCeiling.close();
+        }
         engine.close();
         arena.close();
     }

@@ -1,7 +1,5 @@
 package dev.hmm.bench;
 
-import dev.hmm.device.sim.SimDeviceConfig;
-import dev.hmm.device.sim.SimulatedDevice;
 import dev.hmm.mm.AccessType;
 import dev.hmm.mm.AddressSpace;
 import dev.hmm.mm.DataPlane;
@@ -15,8 +13,8 @@ import dev.hmm.policy.PolicyRegistry;
 import java.util.SplittableRandom;
 
 /**
- * Replay of a page-access trace by one device thread, METADATA plane, device memory oversubscribed, eviction by the
- * named policy on demand: the hit path (mirror lookup + LRU hint) and the miss path (fault, batch, migrate, evict)
+ * Replay of a page-access trace by one device thread, METADATA plane (by default), device memory oversubscribed,
+ * eviction by the named policy on demand: the hit path (mirror lookup + LRU hint) and the miss path (fault, batch, migrate, evict)
  * as a trace replay drives them. The trace is {@link #hotCold}: most accesses go to a hot set smaller than the device,
  * the rest anywhere in the footprint. The reference is a textbook LRU cache of as many pages as the device holds,
  * replaying the same trace ({@link #referenceLru}): the cost of the policy decision alone. With {@code lru} and a
@@ -54,14 +52,28 @@ public final class ReplayRig implements AutoCloseable {
     /** As above, with direct reclaim freeing at least {@code reclaimCluster} frames ({@link EvictionConfig}). */
     public ReplayRig(String policy, int devicePages, int footprintPages, int traceLength, long seed,
             boolean combining, int reclaimCluster) {
+        this(policy, devicePages, footprintPages, traceLength, seed, combining, reclaimCluster, DeviceSource.SIM,
+                DataPlane.METADATA);
+    }
+
+    /**
+     * As above, on the device {@code source} opens with pages of {@code plane} ({@link DataPlane#REAL} on a GPU, so
+     * that every miss and eviction moves its page's bytes).
+     */
+    public ReplayRig(String policy, int devicePages, int footprintPages, int traceLength, long seed,
+            boolean combining, int reclaimCluster, DeviceSource source, DataPlane plane) {
         this.devicePages = devicePages;
         this.footprintPages = footprintPages;
         long footprint = (long) footprintPages * PAGE;
-        engine = HmmEngine.create(EngineConfig.of(footprint).withDataPlane(DataPlane.METADATA));
+        engine = HmmEngine.create(EngineConfig.of(footprint).withDataPlane(plane));
         FaultServiceConfig faults = FaultServiceConfig.defaults().withFaultingThreadServices(combining);
-        device = engine.attachDevice(new SimulatedDevice(SimDeviceConfig.privateDevice("gpu0",
-                (long) devicePages * PAGE)), faults,
-                EvictionConfig.onDemand(PolicyRegistry.eviction(policy)).withReclaimCluster(reclaimCluster));
+        try {
+            device = engine.attachDevice(source.open("gpu0", (long) devicePages * PAGE, 1), faults,
+                    EvictionConfig.onDemand(PolicyRegistry.eviction(policy)).withReclaimCluster(reclaimCluster));
+        } catch (RuntimeException e) {
+            engine.close();
+            throw e;
+        }
         mm = engine.createAddressSpace();
         va = mm.mmap(footprint, Prot.READ_WRITE);
         mm.touch(va, footprint, AccessType.WRITE);

@@ -1,9 +1,13 @@
 package dev.hmm.cli;
 
+import dev.hmm.bench.DeviceSource;
 import dev.hmm.bench.FaultRig;
 import dev.hmm.bench.Measure;
 import dev.hmm.bench.MigrateRig;
 import dev.hmm.bench.ReplayRig;
+import dev.hmm.device.cuda.CudaDevice;
+import dev.hmm.device.cuda.CudaDeviceConfig;
+import dev.hmm.device.cuda.CudaException;
 import dev.hmm.mm.DataPlane;
 import dev.hmm.policy.PolicyRegistry;
 import dev.hmm.report.JsonReports;
@@ -56,8 +60,20 @@ public final class BenchCommand implements Callable<Integer> {
             description = "migrate, faults, replay, or metadata (frame metadata bytes per frame, measured on the heap)")
     Suite suite;
 
-    @Option(names = "--backend", paramLabel = "NAME", description = "sim (the simulated device) or cuda (default: ${DEFAULT-VALUE})")
+    @Option(names = "--backend", paramLabel = "NAME",
+            description = "sim (the simulated device) or cuda (GPU 0 through the CUDA driver; REAL data in every suite)"
+                    + " (default: ${DEFAULT-VALUE})")
     Backend backend = Backend.SIM;
+
+    @Option(names = "--cuda-library", paramLabel = "PATH",
+            description = "cuda: the CUDA driver library (default: " + CudaDeviceConfig.DEFAULT_LIBRARY
+                    + " from the loader path)")
+    String cudaLibrary = CudaDeviceConfig.DEFAULT_LIBRARY;
+
+    /** The rigs' device: the simulated one, or the GPU. */
+    private DeviceSource source = DeviceSource.SIM;
+    /** What the GPU said of itself, for the table's header and the JSON; null on the simulated device. */
+    private Map<String, Object> gpu;
 
     @Option(names = "--json", paramLabel = "FILE", description = "also write the results as JSON to FILE")
     Path json;
@@ -95,8 +111,9 @@ public final class BenchCommand implements Callable<Integer> {
             description = "migrate: pages per migrate_vma call (default: 1,32,512); faults: fault batch sizes (default: 32,256,1024)")
     List<Integer> batches;
 
-    @Option(names = "--threads", paramLabel = "LIST", split = ",", description = "migrate: copy threads (default: 1,2)")
-    List<Integer> threads = List.of(1, 2);
+    @Option(names = "--threads", paramLabel = "LIST", split = ",",
+            description = "migrate: copy threads (default: 1,2; with --backend cuda, 1: the GPU's kernels copy)")
+    List<Integer> threads;
 
     @Option(names = "--policies", paramLabel = "LIST", split = ",", description = "replay: eviction policies (default: all)")
     List<String> policies;
@@ -108,10 +125,6 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (backend == Backend.CUDA) {
-            throw new BadInputException("--backend", "cuda is not available in this build (no CUDA device backend "
-                    + "yet); expected sim");
-        }
         if (!(seconds > 0 && seconds <= 60)) {
             throw new BadInputException("--seconds", "expected a number of seconds in (0, 60], got " + seconds);
         }
@@ -122,16 +135,27 @@ public final class BenchCommand implements Callable<Integer> {
             SimulateCommand.checkWritable("--json", json);
         }
         PrintWriter out = spec.commandLine().getOut();
-        List<Map<String, Object>> rows = switch (suite) {
-            case MIGRATE -> migrate(out);
-            case FAULTS -> faults(out);
-            case REPLAY -> replay(out);
-            case METADATA -> metadata(out);
-        };
+        if (backend == Backend.CUDA) {
+            openGpu(out);
+        }
+        List<Map<String, Object>> rows;
+        try {
+            rows = switch (suite) {
+                case MIGRATE -> migrate(out);
+                case FAULTS -> faults(out);
+                case REPLAY -> replay(out);
+                case METADATA -> metadata(out);
+            };
+        } catch (CudaException e) {
+            throw new BadInputException("--backend", "cuda: " + e.getMessage());
+        }
         if (json != null) {
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("suite", suite.name().toLowerCase(Locale.ROOT));
             doc.put("backend", backend.name().toLowerCase(Locale.ROOT));
+            if (gpu != null) {
+                doc.put("gpu", gpu);
+            }
             doc.put("machine", machine());
             doc.put("date", Instant.now().toString());
             doc.put("secondsPerCase", seconds);
@@ -149,8 +173,38 @@ public final class BenchCommand implements Callable<Integer> {
         return Main.EXIT_OK;
     }
 
+    /**
+     * Opens GPU 0 once before any case, so that a machine without a GPU or driver gets one clear line (exit 2), and the
+     * table says which GPU it measured.
+     */
+    private void openGpu(PrintWriter out) {
+        if (suite == Suite.METADATA) {
+            throw new BadInputException("--backend", "metadata measures frame metadata on the heap, the same for every "
+                    + "device; expected sim");
+        }
+        if (threads != null && !threads.equals(List.of(1))) {
+            throw new BadInputException("--threads", "the cuda backend copies with GPU kernels, not CPU threads; "
+                    + "expected 1, got " + threads);
+        }
+        DeviceSource cuda = DeviceSource.cuda(cudaLibrary);
+        try (CudaDevice probe = (CudaDevice) cuda.open("probe", 1L << 20, 1)) {
+            gpu = new LinkedHashMap<>();
+            gpu.put("name", probe.gpuName());
+            gpu.put("memoryBytes", probe.gpuMemoryBytes());
+            gpu.put("driverVersion", probe.driverVersion());
+            gpu.put("library", cudaLibrary);
+            out.printf("GPU 0: %s, %s, CUDA driver %d.%d (%s)%n", probe.gpuName(), Sizes.format(probe.gpuMemoryBytes()),
+                    probe.driverVersion() / 1000, probe.driverVersion() % 1000 / 10, cudaLibrary);
+        } catch (CudaException e) {
+            throw new BadInputException("--backend", "cuda: " + e.getMessage() + "; expected a machine with an NVIDIA "
+                    + "GPU and driver (or --backend sim)");
+        }
+        source = cuda;
+    }
+
     private List<Map<String, Object>> migrate(PrintWriter out) {
         List<Integer> bs = batches == null ? List.of(1, 32, 512) : batches;
+        List<Integer> threads = this.threads != null ? this.threads : backend == Backend.CUDA ? List.of(1) : List.of(1, 2);
         for (long ps : pageSizes) {
             if (ps != 4096 && ps != 65536 && ps != 2L << 20) {
                 throw new BadInputException("--page-sizes", Sizes.format(ps) + " is not 4KiB, 64KiB or 2MiB");
@@ -167,7 +221,7 @@ public final class BenchCommand implements Callable<Integer> {
                     if (ps * b > 1L << 30) {
                         continue; // 2 MiB x 512 would need 4 GiB of segments: beyond a quick run
                     }
-                    try (MigrateRig rig = new MigrateRig((int) ps, b, t, DataPlane.REAL)) {
+                    try (MigrateRig rig = new MigrateRig((int) ps, b, t, DataPlane.REAL, source)) {
                         long bytes = 2 * rig.bytes();
                         double[] r = Measure.paired(Measure.Op.of(() -> {
                             rig.roundTrip();
@@ -177,15 +231,29 @@ public final class BenchCommand implements Callable<Integer> {
                             return bytes;
                         }), seconds, 5, nextWarmup());
                         Map<String, Object> row = row(ps, b, "round-trip", t, r[0] / 1e9, r[1] / 1e9);
+                        row.put("ceiling", backend == Backend.CUDA
+                                ? "bulk cuMemcpyHtoD and cuMemcpyDtoH of the same bytes, pinned host memory"
+                                : "MemorySegment.copy of the same bytes between two off-heap segments, one thread");
                         rows.add(row);
                         out.printf("%-8s %6d %-11s %7d %11.3f %12.3f %7.3f%n", Sizes.format(ps), b, "round-trip", t,
                                 r[0] / 1e9, r[1] / 1e9, (double) row.get("ratio"));
+                    } catch (CudaException e) {
+                        // one case the GPU cannot hold (memory taken by others): say so, keep the other rows
+                        Map<String, Object> row = new LinkedHashMap<>();
+                        row.put("pageSize", ps);
+                        row.put("batch", b);
+                        row.put("direction", "round-trip");
+                        row.put("threads", t);
+                        row.put("skipped", e.getMessage());
+                        rows.add(row);
+                        out.printf("%-8s %6d %-11s %7d skipped: %s%n", Sizes.format(ps), b, "round-trip", t,
+                                e.getMessage());
                     }
                 }
             }
         }
         // METADATA: pages per second per core, next to a CPU touch of the same pages
-        try (MigrateRig rig = new MigrateRig(4096, 512, 1, DataPlane.METADATA)) {
+        try (MigrateRig rig = new MigrateRig(4096, 512, 1, DataPlane.METADATA, source)) {
             double[] r = Measure.paired(Measure.Op.of(rig::roundTrip),
                     Measure.Op.of(() -> rig.touchAll() + rig.touchAll()), seconds, 5, nextWarmup());
             Map<String, Object> row = row(4096, 512, "metadata-round-trip", 1, r[0] * 4096 / 1e9, r[1] * 4096 / 1e9);
@@ -205,7 +273,7 @@ public final class BenchCommand implements Callable<Integer> {
         out.printf("%6s %16s %18s %7s%n", "batch", "engineFaults/s", "ceilingRecords/s", "ratio");
         List<Map<String, Object>> rows = new ArrayList<>();
         for (int b : bs) {
-            try (FaultRig rig = new FaultRig(b, 8192, DataPlane.METADATA)) {
+            try (FaultRig rig = new FaultRig(b, 8192, plane(), true, source)) {
                 double[] r = Measure.paired(Measure.Op.of(rig::reset, rig::deviceTouch),
                         Measure.Op.of(() -> {
                             rig.referenceQueue();
@@ -238,7 +306,7 @@ public final class BenchCommand implements Callable<Integer> {
                 "deviceFaults", "referenceMisses");
         List<Map<String, Object>> rows = new ArrayList<>();
         for (String n : names) {
-            try (ReplayRig rig = new ReplayRig(n, 16384, 20480, 1 << 20, 42, true, reclaimCluster)) {
+            try (ReplayRig rig = new ReplayRig(n, 16384, 20480, 1 << 20, 42, true, reclaimCluster, source, plane())) {
                 long faults = rig.replay(); // first pass from cold, compared with the textbook LRU's misses
                 long misses = rig.referenceLru();
                 int len = rig.length();
@@ -268,6 +336,11 @@ public final class BenchCommand implements Callable<Integer> {
                     reclaimCluster);
         }
         return rows;
+    }
+
+    /** The data plane of the fault and replay suites: none on the simulated device, the pages' bytes on a GPU. */
+    private DataPlane plane() {
+        return backend == Backend.CUDA ? DataPlane.REAL : DataPlane.METADATA;
     }
 
     /**

@@ -1,6 +1,8 @@
 package dev.hmm.bench.jmh;
 
+import dev.hmm.bench.DeviceSource;
 import dev.hmm.bench.MigrateRig;
+import dev.hmm.device.cuda.CudaDeviceConfig;
 import dev.hmm.mm.DataPlane;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -22,8 +24,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * and back ({@code roundTrip}), next to the raw-copy ceiling of the same bytes ({@code referenceCopy}). Bytes per
  * second = ops/s x 2 x batch x pageSize for both; their ratio is the figure docs/benchmarks.md records.
  *
+ * <p>{@code -p backend=cuda} runs it on GPU 0 through the CUDA driver (copy threads do not apply: run it with
+ * {@code -p copyThreads=1}); its ceiling is then a bulk {@code cuMemcpyHtoD} and {@code cuMemcpyDtoH} of the same bytes
+ * between pinned host memory and the GPU. {@code -jvmArgsAppend -Dhmm.cuda.library=PATH} picks another driver library.
+ *
  * {@snippet lang = "shell" :
  * java -jar bench/target/benchmarks.jar MigrateVmaBenchmark -p pageSize=4096 -p batch=512
+ * java -jar bench/target/benchmarks.jar MigrateVmaBenchmark -p backend=cuda -p copyThreads=1
  * }
  */
 @State(Scope.Benchmark)
@@ -42,11 +49,20 @@ public class MigrateVmaBenchmark {
     @Param({"1", "2"})
     int copyThreads;
 
+    /** {@code sim} (the simulated device) or {@code cuda} (GPU 0). */
+    @Param({"sim"})
+    String backend;
+
     MigrateRig rig;
 
     @Setup(Level.Trial)
     public void setUp() {
-        rig = new MigrateRig(pageSize, batch, copyThreads, DataPlane.REAL);
+        DeviceSource source = switch (backend) {
+            case "sim" -> DeviceSource.SIM;
+            case "cuda" -> DeviceSource.cuda(System.getProperty("hmm.cuda.library", CudaDeviceConfig.DEFAULT_LIBRARY));
+            default -> throw new IllegalArgumentException("backend=" + backend + ": expected sim or cuda");
+        };
+        rig = new MigrateRig(pageSize, batch, copyThreads, DataPlane.REAL, source);
     }
 
     @TearDown(Level.Trial)

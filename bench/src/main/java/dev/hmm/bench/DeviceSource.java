@@ -1,0 +1,30 @@
+package dev.hmm.bench;
+
+import dev.hmm.device.cuda.CudaDevice;
+import dev.hmm.device.cuda.CudaDeviceConfig;
+import dev.hmm.device.sim.SimDeviceConfig;
+import dev.hmm.device.sim.SimulatedDevice;
+import dev.hmm.mm.DeviceDriver;
+
+/**
+ * Where a benchmark rig's device comes from: the simulated device ({@link #SIM}), or GPU 0 through the CUDA driver
+ * ({@link #cuda}). A real GPU has one copy engine (its kernels), so it ignores {@code copyThreads}.
+ */
+@FunctionalInterface
+public interface DeviceSource {
+
+    /** A device-private device named {@code name} of {@code capacityBytes}. */
+    DeviceDriver open(String name, long capacityBytes, int copyThreads);
+
+    /** The simulated device: off-heap memory and a {@code MemorySegment.copy} copy engine. */
+    DeviceSource SIM = (name, bytes, threads) -> new SimulatedDevice(
+            SimDeviceConfig.privateDevice(name, bytes).withCopyThreads(threads));
+
+    /**
+     * GPU 0 through the CUDA driver library {@code library} ({@link CudaDeviceConfig#DEFAULT_LIBRARY} from the loader
+     * path, or a path).
+     */
+    static DeviceSource cuda(String library) {
+        return (name, bytes, threads) -> new CudaDevice(CudaDeviceConfig.of(name, bytes).withLibrary(library));
+    }
+}
