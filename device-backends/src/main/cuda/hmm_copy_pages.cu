@@ -7,8 +7,12 @@
 // in 16-byte words. A negative source index zero-fills the destination page (CopyBatch.FILL: populate on migrate).
 //
 // Regenerate the PTX next to the Java resources after a change (compute_75: the oldest target CUDA 13 supports; the
-// driver JIT-compiles it for the GPU at hand):
+// driver JIT-compiles it for the GPU at hand). nvcc 13 writes PTX ISA 9.0, which only CUDA 13 drivers load; the
+// kernel uses no instruction newer than ISA 7.0 (CUDA 11.0), so the sed lowers the version line for older drivers,
+// and ptxas checks the result:
 //   nvcc -ptx -arch=compute_75 -o ../resources/dev/hmm/device/cuda/hmm_copy_pages.ptx hmm_copy_pages.cu
+//   sed -i 's/^\.version .*/.version 7.0/' ../resources/dev/hmm/device/cuda/hmm_copy_pages.ptx
+//   ptxas -arch=sm_90 ../resources/dev/hmm/device/cuda/hmm_copy_pages.ptx -o /dev/null
 extern "C" __global__ void hmm_copy_pages(const unsigned char* __restrict__ src, unsigned char* __restrict__ dst,
                                           const int* __restrict__ srcIdx, const int* __restrict__ dstIdx,
                                           int pageBytes, int chunkBytes) {

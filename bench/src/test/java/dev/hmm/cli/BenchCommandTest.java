@@ -2,10 +2,12 @@ package dev.hmm.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.hmm.device.cuda.FakeCuda;
 import dev.hmm.report.JsonReports;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -75,9 +77,42 @@ class BenchCommandTest {
         });
     }
 
+    // --backend cuda on this machine's GPU, or on the fake driver without one: the same rows, the GPU named
+    @SuppressWarnings("unchecked")
+    @Test
+    void the_cuda_backend_names_its_gpu_and_fills_every_suite(@TempDir Path dir) throws Exception {
+        String lib = FakeCuda.library().orElse(null);
+        Assumptions.assumeTrue(lib != null, "no GPU and no C compiler to build the fake CUDA driver");
+        Path m = dir.resolve("m.json");
+        SimulateCommandTest.Run r = SimulateCommandTest.hmm("bench", "migrate", "--backend", "cuda", "--cuda-library",
+                lib, "--page-sizes", "4KiB,64KiB", "--batches", "32", "--seconds", "0.05", "--warmup", "0.05", "--json",
+                m.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).startsWith("GPU 0: ");
+        Map<String, Object> doc = JsonReports.read(m);
+        assertThat(doc).containsEntry("backend", "cuda").containsKey("gpu");
+        assertThat((Map<String, Object>) doc.get("gpu")).containsKeys("name", "memoryBytes", "driverVersion")
+                .containsEntry("library", lib);
+        List<Map<String, Object>> rows = results(m);
+        assertThat(rows).hasSize(2 + 1);
+        assertThat(rows.get(0)).containsEntry("threads", 1).containsKey("ceilingGBps");
+        assertThat((String) rows.get(0).get("ceiling")).contains("cuMemcpyHtoD");
+        for (String suite : new String[] {"faults", "replay"}) {
+            Path j = dir.resolve(suite + ".json");
+            SimulateCommandTest.Run s = SimulateCommandTest.hmm("bench", suite, "--backend", "cuda", "--cuda-library",
+                    lib, "--batches", "256", "--policies", "lru", "--seconds", "0.05", "--warmup", "0.05", "--json",
+                    j.toString());
+            assertThat(s.code()).as(s.err()).isZero();
+            assertThat(results(j)).singleElement().satisfies(row ->
+                    assertThat(((Number) row.get("engineGBps")).doubleValue()).isPositive());
+        }
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
-        "bench|SUITE", "bench migrate --backend cuda|--backend", "bench sideways|SUITE",
+        "bench|SUITE", "bench migrate --backend cuda --cuda-library /nonexistent/libcuda.so.1|--backend",
+        "bench metadata --backend cuda|--backend", "bench migrate --backend cuda --threads 1,2|--threads",
+        "bench migrate --backend gpu|--backend", "bench sideways|SUITE",
         "bench migrate --page-sizes 8KiB|--page-sizes", "bench migrate --batches 0|--batches",
         "bench replay --policies nope|--policies", "bench faults --seconds -1|--seconds",
         "bench faults --warmup 61|--warmup", "bench faults --warmup x|--warmup",
