@@ -3,12 +3,14 @@
 # gpu-kit/ at the repository root (ignored by git; about 55 MiB, within the device tool's 64 MiB carry limit):
 #   gpu-kit/jre/      a jlink'd Java 25 runtime
 #   gpu-kit/lib/      hmm.jar (the CLI and the engine) and the test classes and JUnit jars GpuCheck needs
-#   gpu-kit/run.sh    on the GPU machine: CudaDeviceTest on the GPU, then `hmm bench migrate|faults|replay
-#                     --backend cuda`, JSON and logs into $OUT (or ./gpu-out)
+#   gpu-kit/run.sh    on the GPU machine: CudaDeviceTest on the GPU, a `hmm simulate --backend cuda` workload
+#                     checked byte for byte, then `hmm bench migrate|faults|replay --backend cuda`, JSON and logs
+#                     into $OUT (or ./gpu-out)
 # Usage: bench/gpu-kit.sh, then on the GPU machine, from the repository root: sh gpu-kit/run.sh
 # To rehearse on a machine without a GPU, against the fake driver (device-backends' fakecuda.c, compiled):
 #   HMM_GPU_CHECK_FLAGS=-Dhmm.cuda.library=/tmp/libfakecuda.so HMM_GPU_CHECK_ARGS=--rehearse \
-#   HMM_BENCH_ARGS="--cuda-library /tmp/libfakecuda.so --seconds 0.1" sh gpu-kit/run.sh
+#   HMM_BENCH_ARGS="--cuda-library /tmp/libfakecuda.so --seconds 0.1" \
+#   HMM_SIM_ARGS="--cuda-library /tmp/libfakecuda.so --footprint 64MiB --device-memory 48MiB" sh gpu-kit/run.sh
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/.mvn/jdk25.sh"
@@ -54,6 +56,10 @@ run() {
   [ "$r" -eq 0 ] || { echo "gpu kit: $name exited $r"; rc=1; }
 }
 run gpu-check "$java" $flags ${HMM_GPU_CHECK_FLAGS:-} -cp "$kit/lib/*" dev.hmm.device.cuda.GpuCheck ${HMM_GPU_CHECK_ARGS:-}
+# a workload on the GPU, oversubscribed, every byte checked against a shadow copy at the end (exit 1 if one differs)
+# (HMM_SIM_ARGS replaces the sizes)
+run simulate "$java" $flags -jar "$kit/lib/hmm.jar" simulate --backend cuda --workload random --cpu-threads 4 \
+  --device-threads 4 ${HMM_SIM_ARGS:---footprint 1GiB --device-memory 768MiB} --json "$out/simulate.json"
 for suite in migrate faults replay; do
   run "bench-$suite" "$java" $flags -jar "$kit/lib/hmm.jar" bench "$suite" --backend cuda ${HMM_BENCH_ARGS:-} \
     --json "$out/bench-$suite.json"

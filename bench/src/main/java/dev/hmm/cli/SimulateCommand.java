@@ -56,6 +56,16 @@ public final class SimulateCommand implements Callable<Integer> {
             description = "memory of the simulated device (default: 512MiB)")
     long deviceMemory = 512L << 20;
 
+    @Option(names = "--backend", paramLabel = "NAME",
+            description = "sim (simulated devices) or cuda (GPU 0 through the CUDA driver: each device a cuMemAlloc of "
+                    + "--device-memory, copies by GPU kernels; private devices, one copy thread) "
+                    + "(default: ${DEFAULT-VALUE})")
+    SimulationConfig.DeviceBackend backend = SimulationConfig.DeviceBackend.SIM;
+
+    @Option(names = "--cuda-library", paramLabel = "PATH",
+            description = "cuda: the CUDA driver library (default: libcuda.so.1 from the loader path)")
+    String cudaLibrary;
+
     @Option(names = "--device-type", paramLabel = "KIND", description = "private or coherent (default: ${DEFAULT-VALUE})")
     DeviceKind deviceType = DeviceKind.PRIVATE;
 
@@ -210,7 +220,7 @@ public final class SimulateCommand implements Callable<Integer> {
                 cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data, devices, faults,
                 accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes(), reclaimCluster,
                 file,
-                mapping == null ? SimulationConfig.FileMapping.SHARED : mapping);
+                mapping == null ? SimulationConfig.FileMapping.SHARED : mapping, backend, cudaLibrary);
     }
 
     /** The size of {@code --file}, which is the default footprint then; the simulation checks the rest. */

@@ -1,10 +1,14 @@
 package dev.hmm.sim;
 
+import dev.hmm.device.cuda.CudaDevice;
+import dev.hmm.device.cuda.CudaDeviceConfig;
+import dev.hmm.device.cuda.CudaException;
 import dev.hmm.device.sim.SimDeviceConfig;
 import dev.hmm.device.sim.SimulatedDevice;
 import dev.hmm.mm.AddressSpace;
 import dev.hmm.mm.DataPlane;
 import dev.hmm.mm.Device;
+import dev.hmm.mm.DeviceDriver;
 import dev.hmm.mm.HmmEngine;
 import dev.hmm.mm.EvictionConfig;
 import dev.hmm.mm.Prot;
@@ -49,6 +53,20 @@ public final class Simulation {
         this.config = config;
     }
 
+    /** A device of the configured backend; a GPU that cannot be had is bad input for {@code --backend}. */
+    private DeviceDriver openDevice(String name) {
+        if (config.backend() == SimulationConfig.DeviceBackend.SIM) {
+            return new SimulatedDevice(new SimDeviceConfig(name, config.deviceMemory(), config.deviceType(),
+                    config.copyThreads()));
+        }
+        try {
+            return new CudaDevice(CudaDeviceConfig.of(name, config.deviceMemory()).withLibrary(config.cudaLibrary()));
+        } catch (CudaException e) {
+            throw new BadInputException("--backend", "cuda: " + e.getMessage() + "; expected a machine with an NVIDIA"
+                    + " GPU and driver (or --backend sim)");
+        }
+    }
+
     /** Test hook: runs after the footprint is mapped and before the workload starts (to change the file then). */
     Simulation beforeWorkload(Runnable hook) {
         this.beforeWorkload = hook;
@@ -68,9 +86,7 @@ public final class Simulation {
         try {
             EvictionConfig eviction = evictionConfig();
             for (int d = 0; d < config.devices(); d++) {
-                devices.add(engine.attachDevice(new SimulatedDevice(new SimDeviceConfig("gpu" + d,
-                        config.deviceMemory(), config.deviceType(), config.copyThreads())), config.faults(),
-                        eviction));
+                devices.add(engine.attachDevice(openDevice("gpu" + d), config.faults(), eviction));
             }
             mm = engine.createAddressSpace();
             if (config.file() != null) {
@@ -352,14 +368,17 @@ public final class Simulation {
         if (config.data() != DataPlane.REAL) {
             return;
         }
-        long need = config.ramBytes() + config.deviceMemory() * config.devices() + config.footprintBytes();
+        // a GPU's memory is its own; a simulated device's is this machine's
+        long device = config.backend() == SimulationConfig.DeviceBackend.CUDA ? 0
+                : config.deviceMemory() * config.devices();
+        long need = config.ramBytes() + device + config.footprintBytes();
         long have = physicalMemory();
         if (have > 0 && need > have * 8 / 10) {
             throw new BadInputException("--data", String.format(
                     "the REAL data plane needs %s here (RAM %s + device %s + shadow %s), more than 80%% of this "
                             + "machine's %s; use --data metadata or smaller sizes",
                     dev.hmm.cli.Sizes.format(need), dev.hmm.cli.Sizes.format(config.ramBytes()),
-                    dev.hmm.cli.Sizes.format(config.deviceMemory() * config.devices()),
+                    dev.hmm.cli.Sizes.format(device),
                     dev.hmm.cli.Sizes.format(config.footprintBytes()),
                     dev.hmm.cli.Sizes.format(have)));
         }

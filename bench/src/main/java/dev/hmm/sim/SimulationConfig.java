@@ -38,20 +38,53 @@ import java.util.Map;
  *     {@link dev.hmm.mm.EvictionConfig#reclaimCluster})
  * @param file the file the workload maps ({@code --file}); null for anonymous memory
  * @param mapping how {@code file} is mapped: shared (writes reach the file) or private (copy on write)
+ * @param backend the devices: simulated, or GPU 0 through the CUDA driver ({@code --backend cuda}; each device is
+ *     then its own {@code cuMemAlloc} of {@code deviceMemory} on that GPU)
+ * @param cudaLibrary the CUDA driver library ({@code --cuda-library}), for {@link DeviceBackend#CUDA}
  */
 public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
         int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
         long seed, DataPlane data, int devices, FaultServiceConfig faults, long accessSize, String eviction,
-        long evictWatermark, int reclaimCluster, Path file, FileMapping mapping) {
+        long evictWatermark, int reclaimCluster, Path file, FileMapping mapping, DeviceBackend backend,
+        String cudaLibrary) {
 
     /** {@code --mapping}: MAP_SHARED or MAP_PRIVATE. */
     public enum FileMapping {
         SHARED, PRIVATE
     }
 
+    /** {@code --backend}: the simulated device, or a real GPU through the CUDA driver. */
+    public enum DeviceBackend {
+        SIM, CUDA
+    }
+
+    /** The same, on the simulated device. */
+    public SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType, int pageSize,
+            long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses, long seed,
+            DataPlane data, int devices, FaultServiceConfig faults, long accessSize, String eviction,
+            long evictWatermark, int reclaimCluster, Path file, FileMapping mapping) {
+        this(workload, footprint, deviceMemory, deviceType, pageSize, ram, cpuThreads, deviceThreads, copyThreads,
+                migrateBatch, accesses, seed, data, devices, faults, accessSize, eviction, evictWatermark,
+                reclaimCluster, file, mapping, DeviceBackend.SIM, null);
+    }
+
     public SimulationConfig {
         if (mapping == null) {
             mapping = FileMapping.SHARED;
+        }
+        if (backend == null) {
+            backend = DeviceBackend.SIM;
+        }
+        if (cudaLibrary == null) {
+            cudaLibrary = dev.hmm.device.cuda.CudaDeviceConfig.DEFAULT_LIBRARY;
+        }
+        if (backend == DeviceBackend.CUDA && deviceType != MemoryType.DEVICE_PRIVATE) {
+            throw new BadInputException("--device-type", "the cuda backend's GPU memory is not CPU-addressable; "
+                    + "expected private");
+        }
+        if (backend == DeviceBackend.CUDA && copyThreads != 1) {
+            throw new BadInputException("--copy-threads", "the cuda backend copies with GPU kernels, not CPU threads; "
+                    + "expected 1, got " + copyThreads);
         }
         if (!(pageSize == EngineConfig.PAGE_4K || pageSize == EngineConfig.PAGE_64K
                 || pageSize == EngineConfig.PAGE_2M)) {
@@ -237,6 +270,10 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         m.put("readDuplication", faults.readDuplication());
         m.put("file", file == null ? null : file.toString());
         m.put("mapping", file == null ? "anonymous" : mapping.name().toLowerCase(Locale.ROOT));
+        m.put("backend", backend.name().toLowerCase(Locale.ROOT));
+        if (backend == DeviceBackend.CUDA) {
+            m.put("cudaLibrary", cudaLibrary);
+        }
         return m;
     }
 }

@@ -246,6 +246,41 @@ class SimulateCommandTest {
         assertThat(Files.size(small)).isEqualTo(10_000);
     }
 
+    // --backend cuda: a workload on this machine's GPU (or the fake driver without one), oversubscribed, every byte
+    // checked against the shadow copy at the end
+    @Test
+    void a_workload_on_the_cuda_backend_keeps_every_byte(@TempDir Path dir) throws Exception {
+        String lib = dev.hmm.device.cuda.FakeCuda.library().orElse(null);
+        org.junit.jupiter.api.Assumptions.assumeTrue(lib != null, "no GPU and no C compiler for the fake driver");
+        Path json = dir.resolve("r.json");
+        Run r = hmm("simulate", "--backend", "cuda", "--cuda-library", lib, "--workload", "random", "--footprint",
+                "12MiB", "--device-memory", "8MiB", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Map<String, Object> rep = JsonReports.read(json);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> config = (Map<String, Object>) rep.get("config");
+        assertThat(config).containsEntry("backend", "cuda").containsEntry("cudaLibrary", lib);
+        assertThat(((Number) rep.get("evictions")).longValue()).isPositive();
+        assertThat(((Number) rep.get("dataErrors")).longValue()).isZero();
+        assertThat(((Number) rep.get("finalCheckMismatchBytes")).longValue()).isZero();
+        assertThat((java.util.List<?>) rep.get("invariantViolations")).isEmpty();
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "--backend cuda --cuda-library /nonexistent/libcuda.so.1|--backend",
+        "--backend cuda --device-type coherent|--device-type",
+        "--backend cuda --copy-threads 2|--copy-threads",
+        "--backend opencl|--backend"})
+    void a_cuda_backend_that_cannot_run_is_one_line_and_exit_2(String args, String named) {
+        java.util.List<String> a = new java.util.ArrayList<>(java.util.List.of("simulate", "--footprint", "4MiB"));
+        a.addAll(java.util.List.of(args.split(" ")));
+        Run r = hmm(a.toArray(String[]::new));
+        assertThat(r.code()).as(r.err()).isEqualTo(2);
+        assertThat(r.err().strip().lines().count()).as(r.err()).isEqualTo(1);
+        assertThat(r.err()).contains(named).doesNotContain("\tat ");
+    }
+
     @Test
     void impossible_configurations_exit_2() {
         Run tooBig = hmm("simulate", "--footprint", "2GiB", "--ram", "1GiB", "--device-memory", "512MiB");
