@@ -61,8 +61,10 @@ run gpu-check "$java" $flags ${HMM_GPU_CHECK_FLAGS:-} -cp "$kit/lib/*" dev.hmm.d
 run simulate "$java" $flags -jar "$kit/lib/hmm.jar" simulate --backend cuda --workload random --cpu-threads 4 \
   --device-threads 4 ${HMM_SIM_ARGS:---footprint 1GiB --device-memory 768MiB} --json "$out/simulate.json"
 for suite in migrate faults replay; do
-  run "bench-$suite" "$java" $flags -jar "$kit/lib/hmm.jar" bench "$suite" --backend cuda ${HMM_BENCH_ARGS:-} \
-    --json "$out/bench-$suite.json"
+  extra=""
+  [ "$suite" = migrate ] && extra="--directions round-trip,to-device,to-ram" # PCIe is not symmetric
+  run "bench-$suite" "$java" $flags -jar "$kit/lib/hmm.jar" bench "$suite" --backend cuda $extra \
+    ${HMM_BENCH_ARGS:-} --json "$out/bench-$suite.json"
 done
 exit $rc
 RUN

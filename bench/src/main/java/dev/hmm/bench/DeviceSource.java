@@ -21,6 +21,25 @@ public interface DeviceSource {
             SimDeviceConfig.privateDevice(name, bytes).withCopyThreads(threads));
 
     /**
+     * Attaches {@code driver} to {@code engine} (with the engine's default fault servicing and no eviction when
+     * {@code faults} and {@code eviction} are null), closing the driver if that fails: a GPU's context and memory
+     * must not outlive a rig that could not be built.
+     */
+    static dev.hmm.mm.Device attach(dev.hmm.mm.HmmEngine engine, DeviceDriver driver,
+            dev.hmm.mm.FaultServiceConfig faults, dev.hmm.mm.EvictionConfig eviction) {
+        try {
+            if (faults == null) {
+                return engine.attachDevice(driver);
+            }
+            return eviction == null ? engine.attachDevice(driver, faults) : engine.attachDevice(driver, faults,
+                    eviction);
+        } catch (RuntimeException | Error e) {
+            driver.close();
+            throw e;
+        }
+    }
+
+    /**
      * GPU 0 through the CUDA driver library {@code library} ({@link CudaDeviceConfig#DEFAULT_LIBRARY} from the loader
      * path, or a path).
      */

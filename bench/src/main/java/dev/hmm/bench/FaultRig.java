@@ -48,7 +48,7 @@ public final class FaultRig implements AutoCloseable {
         FaultServiceConfig faults = FaultServiceConfig.defaults().withMaxBatch(maxBatch)
                 .withBufferEntries(Math.max(4096, 2 * maxBatch)).withFaultingThreadServices(combining);
         try {
-            device = engine.attachDevice(source.open("gpu0", bytes, 1), faults);
+            device = DeviceSource.attach(engine, source.open("gpu0", bytes, 1), faults, null);
         } catch (RuntimeException e) {
             engine.close();
             throw e;

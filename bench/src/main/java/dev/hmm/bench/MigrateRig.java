@@ -43,26 +43,27 @@ public final class MigrateRig implements AutoCloseable {
         EngineConfig c = EngineConfig.of(bytes).withPageSize(pageSize).withDataPlane(plane)
                 .withMigrateBatchPages(batch);
         engine = HmmEngine.create(c);
-        try {
-            device = engine.attachDevice(source.open("gpu0", bytes, copyThreads));
-        } catch (RuntimeException e) {
-            engine.close();
-            throw e;
-        }
-        mm = engine.createAddressSpace();
-        va = mm.mmap(bytes, Prot.READ_WRITE);
-        mm.touch(va, bytes, AccessType.WRITE); // first touch: every page mapped in RAM
         arena = Arena.ofShared();
-        gpuCeiling = plane == DataPlane.REAL && device.driver() instanceof CudaDevice gpu ? gpu.copyCeiling(bytes)
-                : null;
-        if (plane == DataPlane.REAL && gpuCeiling == null) {
-            ram = arena.allocate(bytes, pageSize);
-            dev = arena.allocate(bytes, pageSize);
-            ram.fill((byte) 1);
-            dev.fill((byte) 2);
-        } else {
-            ram = MemorySegment.NULL;
-            dev = MemorySegment.NULL;
+        try {
+            device = DeviceSource.attach(engine, source.open("gpu0", bytes, copyThreads), null, null);
+            mm = engine.createAddressSpace();
+            va = mm.mmap(bytes, Prot.READ_WRITE);
+            mm.touch(va, bytes, AccessType.WRITE); // first touch: every page mapped in RAM
+            gpuCeiling = plane == DataPlane.REAL && device.driver() instanceof CudaDevice gpu
+                    ? gpu.copyCeiling(bytes) : null;
+            if (plane == DataPlane.REAL && gpuCeiling == null) {
+                ram = arena.allocate(bytes, pageSize);
+                dev = arena.allocate(bytes, pageSize);
+                ram.fill((byte) 1);
+                dev.fill((byte) 2);
+            } else {
+                ram = MemorySegment.NULL;
+                dev = MemorySegment.NULL;
+            }
+        } catch (RuntimeException | Error e) {
+            engine.close(); // a GPU without room for the ceiling must not keep the device's memory either
+            arena.close();
+            throw e;
         }
     }
 
@@ -94,6 +95,35 @@ public final class MigrateRig implements AutoCloseable {
             throw new IllegalStateException("benchmark migration moved " + n + " of " + batch + " pages: " + r);
         }
         return n;
+    }
+
+    /** Untimed set-up of a {@link #toDevice} measurement: every page back in RAM, wherever it is now. */
+    public void placeInRam() {
+        engine.migrateToRam(mm, va, bytes);
+    }
+
+    /** Untimed set-up of a {@link #toRam} measurement: every page on the device, wherever it is now. */
+    public void placeOnDevice() {
+        engine.migrate(mm, va, bytes, device);
+    }
+
+    /** The ceiling of {@link #toDevice}: the same bytes copied one way. Returns a byte read. */
+    public byte referenceToDevice() {
+        if (gpuCeiling != null) {
+            gpuCeiling.toDevice();
+            return 0;
+        }
+        MemorySegment.copy(ram, 0, dev, 0, bytes);
+        return dev.get(java.lang.foreign.ValueLayout.JAVA_BYTE, bytes - 1);
+    }
+
+    /** The ceiling of {@link #toRam}: the same bytes copied back. Returns a byte read. */
+    public byte referenceToRam() {
+        if (gpuCeiling != null) {
+            return gpuCeiling.toHost();
+        }
+        MemorySegment.copy(dev, 0, ram, 0, bytes);
+        return ram.get(java.lang.foreign.ValueLayout.JAVA_BYTE, bytes - 1);
     }
 
     /** A CPU read of every page, resident in RAM: the cheapest pass over the same page-table entries. */

@@ -68,7 +68,7 @@ public final class ReplayRig implements AutoCloseable {
         engine = HmmEngine.create(EngineConfig.of(footprint).withDataPlane(plane));
         FaultServiceConfig faults = FaultServiceConfig.defaults().withFaultingThreadServices(combining);
         try {
-            device = engine.attachDevice(source.open("gpu0", (long) devicePages * PAGE, 1), faults,
+            device = DeviceSource.attach(engine, source.open("gpu0", (long) devicePages * PAGE, 1), faults,
                     EvictionConfig.onDemand(PolicyRegistry.eviction(policy)).withReclaimCluster(reclaimCluster));
         } catch (RuntimeException e) {
             engine.close();

@@ -111,6 +111,11 @@ public final class BenchCommand implements Callable<Integer> {
             description = "migrate: pages per migrate_vma call (default: 1,32,512); faults: fault batch sizes (default: 32,256,1024)")
     List<Integer> batches;
 
+    @Option(names = "--directions", paramLabel = "LIST", split = ",",
+            description = "migrate: round-trip (RAM to device and back in one operation), to-device, to-ram (one way "
+                    + "each, the pages put back untimed between operations) (default: round-trip)")
+    List<String> directions = List.of("round-trip");
+
     @Option(names = "--threads", paramLabel = "LIST", split = ",",
             description = "migrate: copy threads (default: 1,2; with --backend cuda, 1: the GPU's kernels copy)")
     List<Integer> threads;
@@ -212,6 +217,11 @@ public final class BenchCommand implements Callable<Integer> {
         }
         positive("--batches", bs, 1 << 16);
         positive("--threads", threads, 64);
+        for (String d : directions) {
+            if (!List.of("round-trip", "to-device", "to-ram").contains(d)) {
+                throw new BadInputException("--directions", "expected round-trip, to-device or to-ram, got " + d);
+            }
+        }
         out.printf("%-8s %6s %-11s %7s %11s %12s %7s%n", "page", "batch", "direction", "threads", "engineGBps",
                 "ceilingGBps", "ratio");
         List<Map<String, Object>> rows = new ArrayList<>();
@@ -221,33 +231,8 @@ public final class BenchCommand implements Callable<Integer> {
                     if (ps * b > 1L << 30) {
                         continue; // 2 MiB x 512 would need 4 GiB of segments: beyond a quick run
                     }
-                    try (MigrateRig rig = new MigrateRig((int) ps, b, t, DataPlane.REAL, source)) {
-                        long bytes = 2 * rig.bytes();
-                        double[] r = Measure.paired(Measure.Op.of(() -> {
-                            rig.roundTrip();
-                            return bytes;
-                        }), Measure.Op.of(() -> {
-                            rig.referenceRoundTrip();
-                            return bytes;
-                        }), seconds, 5, nextWarmup());
-                        Map<String, Object> row = row(ps, b, "round-trip", t, r[0] / 1e9, r[1] / 1e9);
-                        row.put("ceiling", backend == Backend.CUDA
-                                ? "bulk cuMemcpyHtoD and cuMemcpyDtoH of the same bytes, pinned host memory"
-                                : "MemorySegment.copy of the same bytes between two off-heap segments, one thread");
-                        rows.add(row);
-                        out.printf("%-8s %6d %-11s %7d %11.3f %12.3f %7.3f%n", Sizes.format(ps), b, "round-trip", t,
-                                r[0] / 1e9, r[1] / 1e9, (double) row.get("ratio"));
-                    } catch (CudaException e) {
-                        // one case the GPU cannot hold (memory taken by others): say so, keep the other rows
-                        Map<String, Object> row = new LinkedHashMap<>();
-                        row.put("pageSize", ps);
-                        row.put("batch", b);
-                        row.put("direction", "round-trip");
-                        row.put("threads", t);
-                        row.put("skipped", e.getMessage());
-                        rows.add(row);
-                        out.printf("%-8s %6d %-11s %7d skipped: %s%n", Sizes.format(ps), b, "round-trip", t,
-                                e.getMessage());
+                    for (String dir : directions) {
+                        migrateCase(out, rows, ps, b, t, dir);
                     }
                 }
             }
@@ -265,6 +250,58 @@ public final class BenchCommand implements Callable<Integer> {
                     r[0] / 1e6, r[1] / 1e6);
         }
         return rows;
+    }
+
+    /** One row of the migrate table: {@code dir} is round-trip, to-device or to-ram. */
+    private void migrateCase(PrintWriter out, List<Map<String, Object>> rows, long ps, int b, int t, String dir) {
+        try (MigrateRig rig = new MigrateRig((int) ps, b, t, DataPlane.REAL, source)) {
+            long bytes = (dir.equals("round-trip") ? 2 : 1) * rig.bytes();
+            Measure.Op engine = switch (dir) {
+                case "to-device" -> Measure.Op.of(rig::placeInRam, () -> {
+                    rig.toDevice();
+                    return bytes;
+                });
+                case "to-ram" -> Measure.Op.of(rig::placeOnDevice, () -> {
+                    rig.toRam();
+                    return bytes;
+                });
+                default -> Measure.Op.of(() -> {
+                    rig.roundTrip();
+                    return bytes;
+                });
+            };
+            Measure.Op reference = Measure.Op.of(() -> {
+                switch (dir) {
+                    case "to-device" -> rig.referenceToDevice();
+                    case "to-ram" -> rig.referenceToRam();
+                    default -> rig.referenceRoundTrip();
+                }
+                return bytes;
+            });
+            double[] r = Measure.paired(engine, reference, seconds, 5, nextWarmup());
+            Map<String, Object> row = row(ps, b, dir, t, r[0] / 1e9, r[1] / 1e9);
+            String calls = switch (dir) {
+                case "to-device" -> "cuMemcpyHtoD";
+                case "to-ram" -> "cuMemcpyDtoH";
+                default -> "cuMemcpyHtoD and cuMemcpyDtoH";
+            };
+            row.put("ceiling", backend == Backend.CUDA
+                    ? "bulk " + calls + " of the same bytes between pinned host memory and the GPU"
+                    : "MemorySegment.copy of the same bytes between two off-heap segments, one thread");
+            rows.add(row);
+            out.printf("%-8s %6d %-11s %7d %11.3f %12.3f %7.3f%n", Sizes.format(ps), b, dir, t, r[0] / 1e9,
+                    r[1] / 1e9, (double) row.get("ratio"));
+        } catch (CudaException e) {
+            // one case the GPU cannot hold (memory taken by others): say so, keep the other rows
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("pageSize", ps);
+            row.put("batch", b);
+            row.put("direction", dir);
+            row.put("threads", t);
+            row.put("skipped", e.getMessage());
+            rows.add(row);
+            out.printf("%-8s %6d %-11s %7d skipped: %s%n", Sizes.format(ps), b, dir, t, e.getMessage());
+        }
     }
 
     private List<Map<String, Object>> faults(PrintWriter out) {

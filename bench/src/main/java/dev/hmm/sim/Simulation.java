@@ -86,7 +86,8 @@ public final class Simulation {
         try {
             EvictionConfig eviction = evictionConfig();
             for (int d = 0; d < config.devices(); d++) {
-                devices.add(engine.attachDevice(openDevice("gpu" + d), config.faults(), eviction));
+                devices.add(dev.hmm.bench.DeviceSource.attach(engine, openDevice("gpu" + d), config.faults(),
+                        eviction));
             }
             mm = engine.createAddressSpace();
             if (config.file() != null) {

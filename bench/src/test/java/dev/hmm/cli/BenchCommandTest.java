@@ -41,6 +41,23 @@ class BenchCommandTest {
                 .containsEntry("firstWarmupSeconds", 2.0).containsEntry("warmupSeconds", 0.3); // the defaults
     }
 
+    // one-way rows: the engine moves the pages one way per operation, the ceiling copies the same bytes one way
+    @Test
+    void migrate_measures_each_direction_on_request(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("d.json");
+        SimulateCommandTest.Run r = SimulateCommandTest.hmm("bench", "migrate", "--page-sizes", "4KiB", "--batches",
+                "32", "--threads", "1", "--directions", "to-device,to-ram,round-trip", "--seconds", "0.05",
+                "--warmup", "0.05", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        List<Map<String, Object>> rows = results(json);
+        assertThat(rows).extracting(m -> m.get("direction"))
+                .containsExactly("to-device", "to-ram", "round-trip", "metadata-round-trip");
+        for (Map<String, Object> row : rows.subList(0, 3)) {
+            assertThat(((Number) row.get("engineGBps")).doubleValue()).isPositive();
+            assertThat(((Number) row.get("ceilingGBps")).doubleValue()).isPositive();
+        }
+    }
+
     @Test
     void faults_and_replay_rows(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("f.json");
@@ -112,7 +129,7 @@ class BenchCommandTest {
     @CsvSource(delimiter = '|', value = {
         "bench|SUITE", "bench migrate --backend cuda --cuda-library /nonexistent/libcuda.so.1|--backend",
         "bench metadata --backend cuda|--backend", "bench migrate --backend cuda --threads 1,2|--threads",
-        "bench migrate --backend gpu|--backend", "bench sideways|SUITE",
+        "bench migrate --backend gpu|--backend", "bench sideways|SUITE", "bench migrate --directions up|--directions",
         "bench migrate --page-sizes 8KiB|--page-sizes", "bench migrate --batches 0|--batches",
         "bench replay --policies nope|--policies", "bench faults --seconds -1|--seconds",
         "bench faults --warmup 61|--warmup", "bench faults --warmup x|--warmup",

@@ -49,6 +49,19 @@ public final class CudaCopyCeiling implements AutoCloseable {
         return host.get(java.lang.foreign.ValueLayout.JAVA_BYTE, bytes - 1);
     }
 
+    /** Host to device only. */
+    public void toDevice() {
+        ctx.makeCurrent();
+        ctx.driver.check(ctx.driver.memcpyHtoD(device, host, bytes), "cuMemcpyHtoD");
+    }
+
+    /** Device to host only. Returns the last byte. */
+    public byte toHost() {
+        ctx.makeCurrent();
+        ctx.driver.check(ctx.driver.memcpyDtoH(host, device, bytes), "cuMemcpyDtoH");
+        return host.get(java.lang.foreign.ValueLayout.JAVA_BYTE, bytes - 1);
+    }
+
     @Override
     public synchronized void close() {
         if (closed) {
