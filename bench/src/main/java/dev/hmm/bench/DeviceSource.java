@@ -40,6 +40,18 @@ public interface DeviceSource {
     }
 
     /**
+     * The source a JMH {@code backend} parameter names: {@code sim}, or {@code cuda} (GPU 0 through the driver library
+     * of the system property {@code hmm.cuda.library}, default {@code libcuda.so.1}).
+     */
+    static DeviceSource named(String backend) {
+        return switch (backend) {
+            case "sim" -> SIM;
+            case "cuda" -> cuda(System.getProperty("hmm.cuda.library", CudaDeviceConfig.DEFAULT_LIBRARY));
+            default -> throw new IllegalArgumentException("backend=" + backend + ": expected sim or cuda");
+        };
+    }
+
+    /**
      * GPU 0 through the CUDA driver library {@code library} ({@link CudaDeviceConfig#DEFAULT_LIBRARY} from the loader
      * path, or a path).
      */

@@ -1,5 +1,6 @@
 package dev.hmm.bench.jmh;
 
+import dev.hmm.bench.DeviceSource;
 import dev.hmm.bench.FaultRig;
 import dev.hmm.mm.DataPlane;
 import java.util.concurrent.TimeUnit;
@@ -45,9 +46,15 @@ public class DeviceFaultBenchmark {
 
     FaultRig rig;
 
+    /** {@code sim}, or {@code cuda}: GPU 0, REAL data ({@code -jvmArgsAppend -Dhmm.cuda.library=PATH}). */
+    @Param({"sim"})
+    String backend;
+
     @Setup(Level.Trial)
     public void setUp() {
-        rig = new FaultRig(faultBatch, PAGES, DataPlane.METADATA, servicing.equals("combining"));
+        // on a GPU the pages carry their bytes, so that each fault batch is a real copy
+        rig = new FaultRig(faultBatch, PAGES, backend.equals("cuda") ? DataPlane.REAL : DataPlane.METADATA,
+                servicing.equals("combining"), DeviceSource.named(backend));
     }
 
     @Setup(Level.Invocation)

@@ -2,7 +2,6 @@ package dev.hmm.bench.jmh;
 
 import dev.hmm.bench.DeviceSource;
 import dev.hmm.bench.MigrateRig;
-import dev.hmm.device.cuda.CudaDeviceConfig;
 import dev.hmm.mm.DataPlane;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -57,12 +56,7 @@ public class MigrateVmaBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        DeviceSource source = switch (backend) {
-            case "sim" -> DeviceSource.SIM;
-            case "cuda" -> DeviceSource.cuda(System.getProperty("hmm.cuda.library", CudaDeviceConfig.DEFAULT_LIBRARY));
-            default -> throw new IllegalArgumentException("backend=" + backend + ": expected sim or cuda");
-        };
-        rig = new MigrateRig(pageSize, batch, copyThreads, DataPlane.REAL, source);
+        rig = new MigrateRig(pageSize, batch, copyThreads, DataPlane.REAL, DeviceSource.named(backend));
     }
 
     @TearDown(Level.Trial)

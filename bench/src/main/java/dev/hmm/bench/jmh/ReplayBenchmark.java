@@ -1,6 +1,8 @@
 package dev.hmm.bench.jmh;
 
+import dev.hmm.bench.DeviceSource;
 import dev.hmm.bench.ReplayRig;
+import dev.hmm.mm.DataPlane;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -46,9 +48,14 @@ public class ReplayBenchmark {
 
     ReplayRig rig;
 
+    /** {@code sim}, or {@code cuda}: GPU 0, REAL data ({@code -jvmArgsAppend -Dhmm.cuda.library=PATH}). */
+    @Param({"sim"})
+    String backend;
+
     @Setup(Level.Trial)
     public void setUp() {
-        rig = new ReplayRig(policy, 16384, 20480, LENGTH, 42, servicing.equals("combining"), reclaimCluster);
+        rig = new ReplayRig(policy, 16384, 20480, LENGTH, 42, servicing.equals("combining"), reclaimCluster,
+                DeviceSource.named(backend), backend.equals("cuda") ? DataPlane.REAL : DataPlane.METADATA);
     }
 
     @TearDown(Level.Trial)
