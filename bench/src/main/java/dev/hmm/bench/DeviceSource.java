@@ -21,6 +21,50 @@ public interface DeviceSource {
             SimDeviceConfig.privateDevice(name, bytes).withCopyThreads(threads));
 
     /**
+     * A diagnostic, not a device: the simulated device's memory (REAL bytes if the engine has them) with a copy engine
+     * that copies nothing. A REAL migration on it costs what the engine's own work costs in the REAL layout, without
+     * the copy and without the cache lines the copy would evict ({@code -p backend=nocopy} in JMH). Its pages hold
+     * garbage after a migration: never use it where data is checked.
+     */
+    DeviceSource NO_COPY = (name, bytes, threads) -> new DeviceDriver() {
+        private final dev.hmm.mm.CopyEngine none = new dev.hmm.mm.CopyEngine() {
+            @Override
+            public void copy(dev.hmm.mm.CopyBatch batch) {
+            }
+
+            @Override
+            public int threads() {
+                return 1;
+            }
+        };
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public dev.hmm.mm.MemoryType memoryType() {
+            return dev.hmm.mm.MemoryType.DEVICE_PRIVATE;
+        }
+
+        @Override
+        public long capacityBytes() {
+            return bytes;
+        }
+
+        @Override
+        public dev.hmm.mm.PageStore createPageStore(long frames, int pageSize, dev.hmm.mm.DataPlane plane) {
+            return dev.hmm.mm.PageStore.create(plane, frames, pageSize);
+        }
+
+        @Override
+        public dev.hmm.mm.CopyEngine copyEngine() {
+            return none;
+        }
+    };
+
+    /**
      * Attaches {@code driver} to {@code engine} (with the engine's default fault servicing and no eviction when
      * {@code faults} and {@code eviction} are null), closing the driver if that fails: a GPU's context and memory
      * must not outlive a rig that could not be built.
@@ -46,8 +90,9 @@ public interface DeviceSource {
     static DeviceSource named(String backend) {
         return switch (backend) {
             case "sim" -> SIM;
+            case "nocopy" -> NO_COPY;
             case "cuda" -> cuda(System.getProperty("hmm.cuda.library", CudaDeviceConfig.DEFAULT_LIBRARY));
-            default -> throw new IllegalArgumentException("backend=" + backend + ": expected sim or cuda");
+            default -> throw new IllegalArgumentException("backend=" + backend + ": expected sim, cuda or nocopy");
         };
     }
 

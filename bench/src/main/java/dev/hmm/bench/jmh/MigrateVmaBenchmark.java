@@ -48,7 +48,10 @@ public class MigrateVmaBenchmark {
     @Param({"1", "2"})
     int copyThreads;
 
-    /** {@code sim} (the simulated device) or {@code cuda} (GPU 0). */
+    /**
+     * {@code sim} (the simulated device), {@code cuda} (GPU 0), or {@code nocopy} (a diagnostic: the simulated device
+     * with a copy engine that copies nothing, so that {@code roundTrip} is the engine's own work in the REAL layout).
+     */
     @Param({"sim"})
     String backend;
 
