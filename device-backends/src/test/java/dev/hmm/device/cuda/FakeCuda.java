@@ -94,10 +94,12 @@ public final class FakeCuda {
                 Files.copy(in, src, StandardCopyOption.REPLACE_EXISTING);
             }
             Path lib = dir.resolve("libfakecuda.so");
+            // no -Werror here: a newer compiler's new warning must not fail the build (fakecuda.c's header has the
+            // strict command for whoever edits it)
             for (String cc : new String[] {"cc", "gcc", "clang"}) {
                 Process p;
                 try {
-                    p = new ProcessBuilder(cc, "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Werror", "-o",
+                    p = new ProcessBuilder(cc, "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-o",
                             lib.toString(), src.toString(), "-lpthread").redirectErrorStream(true).start();
                 } catch (IOException noSuchCompiler) {
                     continue;
