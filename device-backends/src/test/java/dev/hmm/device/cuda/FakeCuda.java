@@ -84,7 +84,11 @@ public final class FakeCuda {
     /** Compiles the fake from the test class path into a temporary directory; empty if there is no C compiler. */
     private static Optional<Path> compile() {
         try {
-            Path dir = Files.createTempDirectory("fakecuda");
+            // under the module's target/ (the build's working directory), not /tmp: /tmp may be mounted noexec, and
+            // dlopen cannot map a library from there
+            Path target = Path.of("target");
+            Path dir = Files.isDirectory(target) && Files.isWritable(target)
+                    ? Files.createTempDirectory(target, "fakecuda") : Files.createTempDirectory("fakecuda");
             dir.toFile().deleteOnExit();
             Path src = dir.resolve("fakecuda.c");
             try (InputStream in = FakeCuda.class.getResourceAsStream("fakecuda.c")) {
@@ -114,6 +118,13 @@ public final class FakeCuda {
                 }
                 lib.toFile().deleteOnExit();
                 src.toFile().deleteOnExit();
+                try {
+                    SymbolLookup.libraryLookup(lib, Arena.global());
+                } catch (IllegalArgumentException e) {
+                    System.err.println("FakeCuda: compiled " + lib + " but cannot load it (" + e.getMessage()
+                            + "); the CUDA tests are skipped");
+                    return Optional.empty();
+                }
                 return Optional.of(lib);
             }
             return Optional.empty();
