@@ -92,7 +92,9 @@ public final class MigrateRig implements AutoCloseable {
     private long check(MigrationResult r) {
         long n = r.migrated();
         if (n != batch) {
-            throw new IllegalStateException("benchmark migration moved " + n + " of " + batch + " pages: " + r);
+            String gpu = device.driver() instanceof CudaDevice c && c.lastCopyError() != null
+                    ? "; the GPU's last copy error: " + c.lastCopyError() : "";
+            throw new IllegalStateException("benchmark migration moved " + n + " of " + batch + " pages: " + r + gpu);
         }
         return n;
     }

@@ -97,6 +97,18 @@ public record SimulationReport(Map<String, Object> fields) {
             meta.put(d.name(), d.node().metadataBytesPerFrame());
         }
         m.put("frameMetadataBytes", meta);
+        Map<String, Object> gpus = new LinkedHashMap<>();
+        for (Device d : devices) {
+            if (d.driver() instanceof dev.hmm.device.cuda.CudaDevice g) {
+                Map<String, Object> one = new LinkedHashMap<>();
+                one.put("gpu", g.gpuName());
+                one.put("kernelLaunches", g.kernelLaunches());
+                one.put("failedBatches", g.failedBatches());
+                one.put("lastCopyError", g.lastCopyError());
+                gpus.put(d.name(), one);
+            }
+        }
+        m.put("gpus", gpus);
         m.put("invariantViolations", violations);
         return new SimulationReport(java.util.Collections.unmodifiableMap(m));
     }

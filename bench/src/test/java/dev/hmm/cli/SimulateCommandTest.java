@@ -260,6 +260,10 @@ class SimulateCommandTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> config = (Map<String, Object>) rep.get("config");
         assertThat(config).containsEntry("backend", "cuda").containsEntry("cudaLibrary", lib);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> gpu0 = (Map<String, Object>) ((Map<String, Object>) rep.get("gpus")).get("gpu0");
+        assertThat(((Number) gpu0.get("kernelLaunches")).longValue()).isPositive();
+        assertThat(((Number) gpu0.get("failedBatches")).longValue()).isZero();
         assertThat(((Number) rep.get("evictions")).longValue()).isPositive();
         assertThat(((Number) rep.get("dataErrors")).longValue()).isZero();
         assertThat(((Number) rep.get("finalCheckMismatchBytes")).longValue()).isZero();

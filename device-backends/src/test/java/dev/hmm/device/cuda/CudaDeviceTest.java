@@ -56,12 +56,13 @@ class CudaDeviceTest {
             new Random(pageSize).nextBytes(data);
             mm.write(va, data);
             MigrationResult r = engine.migrate(mm, va, len, gpu);
-            assertThat(r.migrated()).as(r.toString()).isEqualTo(len / pageSize);
+            assertThat(r.migrated()).as("%s, driver: %s", r, driver.lastCopyError()).isEqualTo(len / pageSize);
             assertThat(driver.kernelLaunches()).isPositive();
             byte[] seen = new byte[(int) len];
             gpu.read(mm, va, seen); // device reads of GPU memory: cuMemcpyDtoH through the page store
             assertThat(seen).isEqualTo(data);
-            assertThat(engine.migrateToRam(mm, va, len).migrated()).isEqualTo(len / pageSize);
+            MigrationResult back = engine.migrateToRam(mm, va, len);
+            assertThat(back.migrated()).as("%s, driver: %s", back, driver.lastCopyError()).isEqualTo(len / pageSize);
             mm.read(va, seen);
             assertThat(seen).isEqualTo(data);
             assertThat(driver.failedBatches()).isZero();
@@ -73,11 +74,13 @@ class CudaDeviceTest {
     @Test
     void device_writes_reach_the_cpu_after_migration_back() {
         try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            Device gpu = engine.attachDevice(gpu(4L << 20));
+            CudaDevice driver = gpu(4L << 20);
+            Device gpu = engine.attachDevice(driver);
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(64 * 4096, Prot.READ_WRITE);
             mm.write(va, new byte[64 * 4096]);
-            assertThat(engine.migrate(mm, va, 64 * 4096, gpu).migrated()).isEqualTo(64);
+            MigrationResult r = engine.migrate(mm, va, 64 * 4096, gpu);
+            assertThat(r.migrated()).as("%s, driver: %s", r, driver.lastCopyError()).isEqualTo(64);
             byte[] msg = "written by the GPU, read by the CPU".getBytes();
             gpu.write(mm, va + 4096 * 7 + 100, msg);
             byte[] seen = new byte[msg.length];
@@ -93,11 +96,12 @@ class CudaDeviceTest {
     @Test
     void holes_arrive_zero_filled() {
         try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            Device gpu = engine.attachDevice(gpu(4L << 20));
+            CudaDevice driver = gpu(4L << 20);
+            Device gpu = engine.attachDevice(driver);
             AddressSpace mm = engine.createAddressSpace();
             long va = mm.mmap(32 * 4096, Prot.READ_WRITE);
             MigrationResult r = engine.migrate(mm, va, 32 * 4096, gpu);
-            assertThat(r.migrated()).as(r.toString()).isEqualTo(32);
+            assertThat(r.migrated()).as("%s, driver: %s", r, driver.lastCopyError()).isEqualTo(32);
             byte[] seen = new byte[32 * 4096];
             java.util.Arrays.fill(seen, (byte) 7);
             gpu.read(mm, va, seen);
@@ -124,7 +128,7 @@ class CudaDeviceTest {
             }
             long before = driver.kernelLaunches();
             driver.copyEngine().copy(b);
-            assertThat(b.failures()).isZero();
+            assertThat(b.failures()).as("driver: %s", driver.lastCopyError()).isZero();
             assertThat(driver.kernelLaunches() - before).isEqualTo(2);
             b.reset(dev, ram);
             for (int i = 0; i < pages; i++) {
@@ -132,7 +136,7 @@ class CudaDeviceTest {
             }
             host.fill((byte) 0);
             driver.copyEngine().copy(b);
-            assertThat(b.failures()).isZero();
+            assertThat(b.failures()).as("driver: %s", driver.lastCopyError()).isZero();
             for (int i = 0; i < pages; i++) {
                 assertThat(host.get(ValueLayout.JAVA_INT, (long) i * ps)).as("page %d", i).isEqualTo(pages - 1 - i);
             }
@@ -159,7 +163,8 @@ class CudaDeviceTest {
             byte[] seen = new byte[data.length];
             mm.read(va, seen);
             assertThat(seen).isEqualTo(data);
-            assertThat(engine.migrate(mm, va, 64 * 4096, gpu).migrated()).isEqualTo(64);
+            MigrationResult again = engine.migrate(mm, va, 64 * 4096, gpu);
+            assertThat(again.migrated()).as("%s, driver: %s", again, driver.lastCopyError()).isEqualTo(64);
             gpu.read(mm, va, seen);
             assertThat(seen).isEqualTo(data);
             assertThat(engine.check()).isEmpty();
