@@ -60,6 +60,11 @@ run gpu-check "$java" $flags ${HMM_GPU_CHECK_FLAGS:-} -cp "$kit/lib/*" dev.hmm.d
 # (HMM_SIM_ARGS replaces the sizes)
 run simulate "$java" $flags -jar "$kit/lib/hmm.jar" simulate --backend cuda --workload random --cpu-threads 4 \
   --device-threads 4 ${HMM_SIM_ARGS:---footprint 1GiB --device-memory 768MiB} --json "$out/simulate.json"
+# the workload's bytes can be right with every copy failed (the pages then stay in RAM): the GPU must have copied
+if grep -q '"failedBatches" : [1-9]' "$out/simulate.json" 2>/dev/null; then
+  echo "gpu kit: the GPU failed copy batches in the simulation (gpus in $out/simulate.json)"
+  rc=1
+fi
 for suite in migrate faults replay; do
   extra=""
   [ "$suite" = migrate ] && extra="--directions round-trip,to-device,to-ram" # PCIe is not symmetric
