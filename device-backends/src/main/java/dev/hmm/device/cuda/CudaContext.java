@@ -80,6 +80,33 @@ final class CudaContext {
         driver.check(driver.ctxSetCurrent(ctx), "cuCtxSetCurrent");
     }
 
+    /** A driver call that frees something, and its name for the message if it fails. */
+    record Freeing(String call, java.util.function.IntSupplier rc) {
+    }
+
+    /**
+     * What every owner of GPU resources does on close: makes the context current, runs each freeing call even if an
+     * earlier one failed, then drops the owner's reference; throws the first failure.
+     */
+    void freeAndRelease(Freeing... frees) {
+        CudaException first = null;
+        try {
+            makeCurrent();
+            for (Freeing f : frees) {
+                try {
+                    driver.check(f.rc().getAsInt(), f.call());
+                } catch (CudaException e) {
+                    first = first == null ? e : first;
+                }
+            }
+        } finally {
+            release();
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
     synchronized void retain() {
         if (refs == 0) {
             throw new IllegalStateException("CUDA context of device " + ordinal + " already released");

@@ -68,12 +68,7 @@ public final class CudaCopyCeiling implements AutoCloseable {
             return;
         }
         closed = true;
-        try {
-            ctx.makeCurrent();
-            ctx.driver.check(ctx.driver.memFree(device), "cuMemFree");
-            ctx.driver.check(ctx.driver.memFreeHost(host), "cuMemFreeHost");
-        } finally {
-            ctx.release();
-        }
+        ctx.freeAndRelease(new CudaContext.Freeing("cuMemFree", () -> ctx.driver.memFree(device)),
+                new CudaContext.Freeing("cuMemFreeHost", () -> ctx.driver.memFreeHost(host)));
     }
 }

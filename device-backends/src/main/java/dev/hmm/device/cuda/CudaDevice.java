@@ -155,12 +155,7 @@ public final class CudaDevice implements DeviceDriver {
         try {
             copyEngine.close();
         } finally {
-            try {
-                ctx.makeCurrent();
-                ctx.driver.check(ctx.driver.moduleUnload(module), "cuModuleUnload");
-            } finally {
-                ctx.release();
-            }
+            ctx.freeAndRelease(new CudaContext.Freeing("cuModuleUnload", () -> ctx.driver.moduleUnload(module)));
         }
     }
 

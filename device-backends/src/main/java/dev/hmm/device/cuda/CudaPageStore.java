@@ -103,11 +103,6 @@ final class CudaPageStore implements PageStore {
             return;
         }
         closed = true;
-        try {
-            ctx.makeCurrent();
-            ctx.driver.check(ctx.driver.memFree(base), "cuMemFree");
-        } finally {
-            ctx.release();
-        }
+        ctx.freeAndRelease(new CudaContext.Freeing("cuMemFree", () -> ctx.driver.memFree(base)));
     }
 }
