@@ -1,7 +1,6 @@
 package dev.hmm.mm;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -743,12 +742,7 @@ public final class AddressSpace implements AutoCloseable {
             } else {
                 long pfn = Pte.pfn(pte);
                 MemoryNode node = engine.node(Pfn.node(pfn));
-                long at = node.offset(Pfn.index(pfn)) + (a & pageMask);
-                if (node.hostAddressable) {
-                    MemorySegment.copy(node.memory, ValueLayout.JAVA_BYTE, at, dst, i, n);
-                } else {
-                    node.store.read(at, MemorySegment.ofArray(dst), i, n);
-                }
+                node.read(node.offset(Pfn.index(pfn)) + (a & pageMask), MemorySegment.ofArray(dst), i, n);
             }
             i += n;
         }

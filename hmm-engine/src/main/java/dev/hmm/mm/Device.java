@@ -438,17 +438,10 @@ public final class Device implements AutoCloseable {
     private void copy(long pfn, int off, long n, boolean write, MemorySegment buf, long bufOff) {
         MemoryNode where = engine.node(Pfn.node(pfn));
         long at = where.offset(Pfn.index(pfn)) + off;
-        if (!where.hostAddressable) {
-            // device memory of a real GPU: through the driver (a small synchronous copy), not a CPU load
-            if (write) {
-                where.store.write(buf, bufOff, at, n);
-            } else {
-                where.store.read(at, buf, bufOff, n);
-            }
-        } else if (write) {
-            MemorySegment.copy(buf, bufOff, where.memory, at, n);
+        if (write) {
+            where.write(buf, bufOff, at, n);
         } else {
-            MemorySegment.copy(where.memory, at, buf, bufOff, n);
+            where.read(at, buf, bufOff, n);
         }
     }
 

@@ -339,12 +339,7 @@ public final class MappedFile implements AutoCloseable {
         if (Pte.kind(e) == Pte.KIND_PRESENT || Pte.kind(e) == Pte.KIND_DEVICE_PRIVATE || Pte.isMigration(e)) {
             long pfn = Pte.pfn(e);
             MemoryNode node = engine.node(Pfn.node(pfn));
-            if (node.hostAddressable) {
-                MemorySegment.copy(node.memory, java.lang.foreign.ValueLayout.JAVA_BYTE,
-                        node.offset(Pfn.index(pfn)) + off, dst, dstOff, n);
-            } else {
-                node.store.read(node.offset(Pfn.index(pfn)) + off, MemorySegment.ofArray(dst), dstOff, n);
-            }
+            node.read(node.offset(Pfn.index(pfn)) + off, MemorySegment.ofArray(dst), dstOff, n);
             return;
         }
         Arrays.fill(dst, dstOff, dstOff + n, (byte) 0);

@@ -212,6 +212,24 @@ public final class MemoryNode {
         return linear;
     }
 
+    /** Copies {@code n} bytes at byte offset {@code at} of this node into {@code dst}: a CPU copy, or the driver's. */
+    void read(long at, MemorySegment dst, long dstOffset, long n) {
+        if (hostAddressable) {
+            MemorySegment.copy(memory, at, dst, dstOffset, n);
+        } else {
+            store.read(at, dst, dstOffset, n); // a real GPU's memory: a small synchronous copy through the driver
+        }
+    }
+
+    /** Copies {@code n} bytes of {@code src} to byte offset {@code at} of this node; see {@link #read}. */
+    void write(MemorySegment src, long srcOffset, long at, long n) {
+        if (hostAddressable) {
+            MemorySegment.copy(src, srcOffset, memory, at, n);
+        } else {
+            store.write(src, srcOffset, at, n);
+        }
+    }
+
     /** Byte offset of a frame in {@link #memory}. */
     long offset(int index) {
         return (long) index * pageSize;
