@@ -41,6 +41,25 @@ class CudaDeviceTest {
         return new CudaDevice(CudaDeviceConfig.of("gpu0", bytes).withLibrary(library));
     }
 
+    /** An engine of {@code config} with a 4 MiB GPU device and one address space; closing it closes all. */
+    private static final class OnGpu implements AutoCloseable {
+        final HmmEngine engine;
+        final CudaDevice driver = gpu(4L << 20);
+        final Device gpu;
+        final AddressSpace mm;
+
+        OnGpu(EngineConfig config) {
+            engine = HmmEngine.create(config);
+            gpu = engine.attachDevice(driver);
+            mm = engine.createAddressSpace();
+        }
+
+        @Override
+        public void close() {
+            engine.close();
+        }
+    }
+
     // pages go to GPU memory and back intact, at every page size, through one kernel launch per batch
     @ParameterizedTest
     @ValueSource(ints = {4096, 65536, 2 << 20})
@@ -73,10 +92,11 @@ class CudaDeviceTest {
     // a device write lands in GPU memory (cuMemcpyHtoD), a CPU touch brings it back
     @Test
     void device_writes_reach_the_cpu_after_migration_back() {
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            CudaDevice driver = gpu(4L << 20);
-            Device gpu = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
+        try (OnGpu g = new OnGpu(EngineConfig.of(8L << 20))) {
+            HmmEngine engine = g.engine;
+            CudaDevice driver = g.driver;
+            Device gpu = g.gpu;
+            AddressSpace mm = g.mm;
             long va = mm.mmap(64 * 4096, Prot.READ_WRITE);
             mm.write(va, new byte[64 * 4096]);
             MigrationResult r = engine.migrate(mm, va, 64 * 4096, gpu);
@@ -95,10 +115,11 @@ class CudaDeviceTest {
     // a hole migrated to the GPU is zero-filled by the kernel: GPU memory is not zeroed (the fake fills it with 0xA5)
     @Test
     void holes_arrive_zero_filled() {
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            CudaDevice driver = gpu(4L << 20);
-            Device gpu = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
+        try (OnGpu g = new OnGpu(EngineConfig.of(8L << 20))) {
+            HmmEngine engine = g.engine;
+            CudaDevice driver = g.driver;
+            Device gpu = g.gpu;
+            AddressSpace mm = g.mm;
             long va = mm.mmap(32 * 4096, Prot.READ_WRITE);
             MigrationResult r = engine.migrate(mm, va, 32 * 4096, gpu);
             assertThat(r.migrated()).as("%s, driver: %s", r, driver.lastCopyError()).isEqualTo(32);
@@ -147,10 +168,11 @@ class CudaDeviceTest {
     @Test
     void a_failed_launch_rolls_the_batch_back() {
         assumeTrue(FakeCuda.isFake(), "failures are injected through the fake driver");
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            CudaDevice driver = gpu(4L << 20);
-            Device gpu = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
+        try (OnGpu g = new OnGpu(EngineConfig.of(8L << 20))) {
+            HmmEngine engine = g.engine;
+            CudaDevice driver = g.driver;
+            Device gpu = g.gpu;
+            AddressSpace mm = g.mm;
             long va = mm.mmap(64 * 4096, Prot.READ_WRITE);
             byte[] data = new byte[64 * 4096];
             new Random(3).nextBytes(data);
@@ -174,10 +196,11 @@ class CudaDeviceTest {
     // concurrent migrations, faults and accesses from several threads (a stream per thread), checked byte for byte
     @Test
     void stress_from_several_threads() throws Exception {
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(64))) {
-            CudaDevice driver = gpu(4L << 20);
-            Device gpu = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
+        try (OnGpu g = new OnGpu(EngineConfig.of(8L << 20).withMigrateBatchPages(64))) {
+            HmmEngine engine = g.engine;
+            CudaDevice driver = g.driver;
+            Device gpu = g.gpu;
+            AddressSpace mm = g.mm;
             long len = 512L * 4096;
             long va = mm.mmap(len, Prot.READ_WRITE);
             StressHarness.Outcome out = StressHarness.run(engine, mm, va, len, List.of(gpu),
@@ -192,10 +215,11 @@ class CudaDeviceTest {
     // a CUDA context is current per thread: a thread that never used the GPU migrates as well as the one that opened it
     @Test
     void a_fresh_thread_migrates() throws Exception {
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            CudaDevice driver = gpu(4L << 20);
-            Device gpu = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
+        try (OnGpu g = new OnGpu(EngineConfig.of(8L << 20))) {
+            HmmEngine engine = g.engine;
+            CudaDevice driver = g.driver;
+            Device gpu = g.gpu;
+            AddressSpace mm = g.mm;
             long va = mm.mmap(16 * 4096, Prot.READ_WRITE);
             byte[] data = new byte[16 * 4096];
             new Random(5).nextBytes(data);
@@ -225,10 +249,11 @@ class CudaDeviceTest {
         int ranges = h.registeredRanges();
         int streams = h.liveStreams();
         int contexts = h.retainedContexts();
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20))) {
-            CudaDevice driver = gpu(4L << 20);
-            Device gpu = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
+        try (OnGpu g = new OnGpu(EngineConfig.of(8L << 20))) {
+            HmmEngine engine = g.engine;
+            CudaDevice driver = g.driver;
+            Device gpu = g.gpu;
+            AddressSpace mm = g.mm;
             long va = mm.mmap(64 * 4096, Prot.READ_WRITE);
             mm.write(va, new byte[64 * 4096]);
             engine.migrate(mm, va, 64 * 4096, gpu);
