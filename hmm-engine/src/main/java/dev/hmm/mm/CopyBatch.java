@@ -93,6 +93,11 @@ public final class CopyBatch {
         return src[i] == FILL;
     }
 
+    /** Whether the batch moves bytes: both stores hold data (false on the METADATA plane). */
+    public boolean hasData() {
+        return source.hasData() && destination.hasData();
+    }
+
     /** Bytes this batch moves. */
     public long bytes() {
         return (long) count * pageSize();

@@ -179,7 +179,7 @@ public final class HmmStats {
      * migration.
      */
     void copy(CopyEngine copyEngine, CopyBatch batch) {
-        if (!batch.source().hasData() || !batch.destination().hasData()) {
+        if (!batch.hasData()) {
             copyEngine.copy(batch);
             recordBatch(batch.count(), 0);
             return;

@@ -8,9 +8,17 @@ import org.jctools.queues.MpmcArrayQueue;
 import org.jctools.queues.MpscArrayQueue;
 
 /**
- * A copy engine that copies with the CPU ({@link MemorySegment#copy}) on a configurable number of threads: the
- * submitting thread plus {@code threads - 1} workers. Usable by any backend whose stores are host-addressable
- * (the simulated device, RAM, persistent memory).
+ * A copy engine that copies with the CPU ({@link MemorySegment#copy}) on a configurable number of threads. Usable by
+ * any backend whose stores are host-addressable (the simulated device, RAM, persistent memory). Two modes:
+ * <ul>
+ * <li>synchronous ({@link #MemcpyCopyEngine(String, int, CopyFaultInjector)}): the submitting thread plus
+ *     {@code threads - 1} workers, as a CPU copy inside {@code migrate_vma} ({@code lib/test_hmm.c} copies with
+ *     {@code memcpy});</li>
+ * <li>asynchronous ({@link #dedicated}): {@code threads} workers of its own, the model of a GPU's copy engine (a DMA
+ *     engine beside the CPU). {@link #submit} hands the stripes to the workers and returns, so the engine's
+ *     {@code migrate_vma} overlaps the next chunk's page-table work with this chunk's copy; the submitter never
+ *     copies, so "{@code n} copy threads" means {@code n} threads moving bytes.</li>
+ * </ul>
  *
  * <h2>Work flow</h2>
  * A batch of {@code n} pages is cut into at most {@code threads} contiguous stripes of at least
@@ -33,21 +41,33 @@ public final class MemcpyCopyEngine implements CopyEngine {
     private final MpmcArrayQueue<Stripe> work;
     private final CopyFaultInjector injector;
     private final AtomicLong batchSeq = new AtomicLong();
+    private final boolean dedicated;
     private volatile boolean closed;
 
     public MemcpyCopyEngine(String name, int threads) {
         this(name, threads, CopyFaultInjector.NONE);
     }
 
+    /** A synchronous engine: the submitting thread copies, helped by {@code threads - 1} workers. */
     public MemcpyCopyEngine(String name, int threads, CopyFaultInjector injector) {
+        this(name, threads, injector, false);
+    }
+
+    /** An asynchronous engine of {@code threads} copy threads of its own (see the class). */
+    public static MemcpyCopyEngine dedicated(String name, int threads, CopyFaultInjector injector) {
+        return new MemcpyCopyEngine(name, threads, injector, true);
+    }
+
+    private MemcpyCopyEngine(String name, int threads, CopyFaultInjector injector, boolean dedicated) {
         if (threads < 1) {
             throw new IllegalArgumentException("copy threads must be at least 1: threads=" + threads);
         }
         this.name = name;
         this.threads = threads;
         this.injector = injector;
+        this.dedicated = dedicated;
         this.work = new MpmcArrayQueue<>(Math.max(64, threads * 64));
-        this.workers = new Worker[threads - 1];
+        this.workers = new Worker[dedicated ? threads : threads - 1];
         for (int k = 0; k < workers.length; k++) {
             workers[k] = new Worker(name + "-copy-" + (k + 1));
             workers[k].thread.start();
@@ -60,22 +80,24 @@ public final class MemcpyCopyEngine implements CopyEngine {
     }
 
     @Override
+    public boolean asynchronous() {
+        return dedicated;
+    }
+
+    @Override
     public void copy(CopyBatch batch) {
+        if (dedicated) {
+            submit(batch).await();
+            return;
+        }
         int n = batch.count();
         if (n == 0) {
             return;
         }
-        if (closed) {
-            throw new IllegalStateException("copy engine " + name + " is closed");
-        }
+        checkOpen();
         long seq = batchSeq.getAndIncrement();
         if (!batch.source().hasData() || !batch.destination().hasData()) {
-            // METADATA plane: nothing to move; failures are still injected so rollback paths run the same.
-            for (int i = 0; i < n; i++) {
-                if (injector.shouldFail(seq, i, batch.srcIndex(i), batch.dstIndex(i))) {
-                    batch.fail(i);
-                }
-            }
+            injectOnly(batch, seq);
             return;
         }
         int stripes = (int) Math.min(Math.min(threads, n), Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
@@ -108,6 +130,60 @@ public final class MemcpyCopyEngine implements CopyEngine {
                     backoff = new Backoff();
                 }
                 backoff.idle();
+            }
+        }
+    }
+
+    /**
+     * Asynchronous mode: cuts the batch into at most {@code threads} stripes, queues them all for the workers and
+     * returns; the handle waits for their completion notices without copying (the submitter is the CPU, not the copy
+     * engine). Synchronous mode: copies, then returns {@link Submission#DONE}.
+     */
+    @Override
+    public Submission submit(CopyBatch batch) {
+        if (!dedicated) {
+            copy(batch);
+            return Submission.DONE;
+        }
+        int n = batch.count();
+        if (n == 0) {
+            return Submission.DONE;
+        }
+        checkOpen();
+        long seq = batchSeq.getAndIncrement();
+        if (!batch.source().hasData() || !batch.destination().hasData()) {
+            injectOnly(batch, seq); // METADATA: no bytes, so no reason to hand anything to a worker
+            return Submission.DONE;
+        }
+        int stripes = (int) Math.min(Math.min(threads, n), Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
+        Completion done = new Completion(stripes);
+        int per = (n + stripes - 1) / stripes;
+        for (int s = 0; s < stripes; s++) {
+            int lo = s * per;
+            Stripe st = new Stripe(batch, seq, lo, Math.min(n, lo + per), done);
+            while (!work.offer(st)) {
+                Thread.onSpinWait(); // queue full: the workers drain it
+            }
+        }
+        for (Worker w : workers) {
+            if (w.idle) {
+                LockSupport.unpark(w.thread);
+            }
+        }
+        return done;
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("copy engine " + name + " is closed");
+        }
+    }
+
+    /** METADATA plane: nothing to move; failures are still injected so rollback paths run the same. */
+    private void injectOnly(CopyBatch batch, long seq) {
+        for (int i = 0, n = batch.count(); i < n; i++) {
+            if (injector.shouldFail(seq, i, batch.srcIndex(i), batch.dstIndex(i))) {
+                batch.fail(i);
             }
         }
     }
@@ -204,14 +280,36 @@ public final class MemcpyCopyEngine implements CopyEngine {
         }
     }
 
-    /** Completion notices of one batch: workers offer, the submitter polls (many-to-one). */
-    private static final class Completion {
+    /**
+     * Completion notices of one batch: workers offer, the submitter polls (many-to-one). As a {@link Submission}
+     * (asynchronous mode), {@link #await} spins, then yields, then parks briefly: the copy it waits for is tens of
+     * microseconds, shorter than a timed park's slack, and a worker posts its notice without waking anyone.
+     */
+    private static final class Completion implements Submission {
+        private static final int SPINS = 1 << 12;
+        private static final int YIELDS = 1 << 14;
         final MpscArrayQueue<Stripe> notices;
         int remaining; // submitter only
 
         Completion(int expected) {
             this.notices = new MpscArrayQueue<>(Math.max(2, expected));
             this.remaining = expected;
+        }
+
+        @Override
+        public void await() {
+            int idle = 0;
+            while (remaining > 0) {
+                if (notices.poll() != null) {
+                    remaining--;
+                } else if (++idle < SPINS) {
+                    Thread.onSpinWait();
+                } else if (idle < SPINS + YIELDS) {
+                    Thread.yield();
+                } else {
+                    LockSupport.parkNanos(50_000);
+                }
+            }
         }
     }
 
@@ -233,7 +331,9 @@ public final class MemcpyCopyEngine implements CopyEngine {
                     MemcpyCopyEngine.this.run(st);
                     continue;
                 }
-                if (++spins < 256) {
+                // a dedicated worker waits longer before it parks: its submitter's next chunk is usually a page-table
+                // pass away, and an unpark costs more than that on a virtual machine
+                if (++spins < (dedicated ? 2048 : 256)) {
                     Thread.onSpinWait();
                     continue;
                 }

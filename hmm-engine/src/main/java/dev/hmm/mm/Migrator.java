@@ -33,15 +33,43 @@ final class Migrator {
         this.engine = engine;
     }
 
+    /**
+     * One chunk's {@code migrate_vma} state and copy batch, and, between {@link #begin} and {@link #end}, what the
+     * chunk needs to be completed: it is the unit a pipelined migration keeps in flight.
+     */
     private static final class Scratch {
         final MigrateVma mv;
         final CopyBatch copy;
+        final int[] frames;
+        final int[] slotPage;
+        // the chunk in flight
+        AddressSpace mm;
+        long cs;
+        long ce;
+        int base;
+        Device engineOwner;
+        boolean mapHere;
+        long stamp;
+        long t0;
+        long stampBeforeNext;
+        int used;
+        long copyT0;
+        CopyEngine.Submission submission;
 
         Scratch(HmmEngine engine, int capacity) {
             mv = new MigrateVma(engine, capacity);
             copy = new CopyBatch(capacity);
+            frames = new int[capacity];
+            slotPage = new int[capacity];
         }
     }
+
+    /**
+     * Slices a pipelined migration cuts each {@code migrate_vma} chunk into: with an asynchronous copy engine, the
+     * next slice is collected, unmapped and allocated while the previous one copies, so a call of one full chunk
+     * overlaps all but one slice's page-table work with the copy.
+     */
+    static final int PIPELINE_SLICES = 4;
 
     private Scratch acquire() {
         Scratch s = idle.poll();
@@ -58,62 +86,214 @@ final class Migrator {
      */
     MigrationResult toDevice(AddressSpace mm, long start, long end, Device target, long[] mask, int maskBase) {
         MigrationResult res = newResult(mm, start, end);
-        Scratch sc = acquire();
-        toDevice(sc.mv, sc.copy, res, mm, start, end, target, mask, maskBase);
-        release(sc); // not after an exception: a failed call may leave the pair half-used
+        toDevice(acquire(), res, mm, start, end, target, mask, maskBase);
         count(res);
         return res;
     }
 
-    private void toDevice(MigrateVma mv, CopyBatch copy, MigrationResult res, AddressSpace mm, long start, long end,
-            Device target, long[] mask, int maskBase) {
-        long chunkBytes = (long) mv.capacity() << mm.pageShift;
-        for (long cs = start; cs < end; cs += chunkBytes) {
-            long ce = Math.min(end, cs + chunkBytes);
-            int base = (int) ((cs - start) >>> mm.pageShift);
-            runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
-                    maskBase + base);
-            boolean foreign = collect(mv, res, base, false);
-            if (foreign) {
-                for (Device other : engine.devices()) {
-                    if (other != target) {
-                        runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE
-                                | MigrateVma.SELECT_DEVICE_COHERENT, other.owner(), engine.ram(), other, mask,
-                                maskBase + base);
-                    }
+    private void toDevice(Scratch sc, MigrationResult res, AddressSpace mm, long start, long end, Device target,
+            long[] mask, int maskBase) {
+        Pipeline p = new Pipeline(sc, target.copyEngine().asynchronous());
+        long chunkBytes = (long) p.chunkPages(sc) << mm.pageShift;
+        try {
+            for (long cs = start; cs < end; cs += chunkBytes) {
+                long ce = Math.min(end, cs + chunkBytes);
+                int base = (int) ((cs - start) >>> mm.pageShift);
+                Scratch cur = p.next();
+                begin(cur, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
+                        maskBase + base, base);
+                Scratch done = p.started(cur);
+                if (done != null) {
+                    end(done);
+                    afterToDevice(done, res, target, mask, maskBase);
                 }
-                runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
-                        maskBase + base);
-                collect(mv, res, base, true);
+            }
+            Scratch last = p.drain();
+            if (last != null) {
+                end(last);
+                afterToDevice(last, res, target, mask, maskBase);
+            }
+        } catch (RuntimeException | Error e) {
+            p.abort(e);
+            throw e;
+        }
+        p.release();
+    }
+
+    /**
+     * After a chunk to a device: pages another device owns come back to RAM through their owner's copy engine, then
+     * go to {@code target} ({@code svm_migrate_vram_to_vram} bounces through system memory). Rare, so synchronous.
+     */
+    private void afterToDevice(Scratch sc, MigrationResult res, Device target, long[] mask, int maskBase) {
+        MigrateVma mv = sc.mv;
+        boolean foreign = collect(mv, res, sc.base, false);
+        if (!foreign) {
+            return;
+        }
+        AddressSpace mm = sc.mm;
+        long cs = sc.cs;
+        long ce = sc.ce;
+        int base = sc.base;
+        for (Device other : engine.devices()) {
+            if (other != target) {
+                runChunk(sc, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
+                        other.owner(), engine.ram(), other, mask, maskBase + base);
             }
         }
+        runChunk(sc, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
+                maskBase + base);
+        collect(mv, res, base, true);
     }
 
     /** Migrates every device page of {@code [start, end)} back to RAM; {@code only} limits it to one device's pages. */
     MigrationResult toRam(AddressSpace mm, long start, long end, Device only) {
         MigrationResult res = newResult(mm, start, end);
-        Scratch sc = acquire();
-        toRam(sc.mv, sc.copy, res, mm, start, end, only);
-        release(sc); // not after an exception: a failed call may leave the pair half-used
+        toRam(acquire(), res, mm, start, end, only);
         count(res);
         return res;
     }
 
-    private void toRam(MigrateVma mv, CopyBatch copy, MigrationResult res, AddressSpace mm, long start, long end,
-            Device only) {
-        long chunkBytes = (long) mv.capacity() << mm.pageShift;
+    private void toRam(Scratch sc, MigrationResult res, AddressSpace mm, long start, long end, Device only) {
         List<Device> devices = only != null ? List.of(only) : engine.devices();
+        if (devices.size() == 1) {
+            oneDeviceToRam(sc, res, mm, start, end, devices.get(0));
+            return;
+        }
+        long chunkBytes = (long) sc.mv.capacity() << mm.pageShift;
+        MigrateVma mv = sc.mv;
         for (long cs = start; cs < end; cs += chunkBytes) {
             long ce = Math.min(end, cs + chunkBytes);
             int base = (int) ((cs - start) >>> mm.pageShift);
             if (devices.isEmpty()) {
-                runChunk(mv, copy, mm, cs, ce, 0, null, engine.ram(), null, null, 0);
+                runChunk(sc, mm, cs, ce, 0, null, engine.ram(), null, null, 0);
                 collect(mv, res, base, false);
             }
             for (Device d : devices) {
-                runChunk(mv, copy, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
+                runChunk(sc, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
                         d.owner(), engine.ram(), d, null, 0);
                 collect(mv, res, base, true);
+            }
+        }
+        release(sc); // not after an exception: a failed call may leave the pair half-used
+    }
+
+    /** {@link #toRam} with one device to collect from: pipelined when its copy engine is asynchronous. */
+    private void oneDeviceToRam(Scratch sc, MigrationResult res, AddressSpace mm, long start, long end, Device d) {
+        Pipeline p = new Pipeline(sc, d.copyEngine().asynchronous());
+        long chunkBytes = (long) p.chunkPages(sc) << mm.pageShift;
+        try {
+            for (long cs = start; cs < end; cs += chunkBytes) {
+                long ce = Math.min(end, cs + chunkBytes);
+                int base = (int) ((cs - start) >>> mm.pageShift);
+                Scratch cur = p.next();
+                begin(cur, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
+                        d.owner(), engine.ram(), d, null, 0, base);
+                Scratch done = p.started(cur);
+                if (done != null) {
+                    end(done);
+                    collect(done.mv, res, done.base, true);
+                }
+            }
+            Scratch last = p.drain();
+            if (last != null) {
+                end(last);
+                collect(last.mv, res, last.base, true);
+            }
+        } catch (RuntimeException | Error e) {
+            p.abort(e);
+            throw e;
+        }
+        p.release();
+    }
+
+    /**
+     * The chunks of one call in order, at most two at once when the copy engine is asynchronous: chunk k+1 is begun
+     * (collected, unmapped, allocated, its copy submitted) before chunk k is ended (its copy awaited, then finalized),
+     * so the page-table work of one overlaps the copy of the other. The chunks are disjoint ranges of one call, so
+     * neither touches the other's pages; both hold the mmap read lock (re-entrant). Synchronous engines run one chunk
+     * at a time, as before: a pipeline of depth one.
+     */
+    private final class Pipeline {
+        private final Scratch first;
+        private final boolean overlap;
+        private Scratch second;
+        private Scratch inFlight;
+
+        Pipeline(Scratch first, boolean overlap) {
+            this.first = first;
+            this.overlap = overlap;
+        }
+
+        /** Pages per chunk: a {@code migrate_vma} chunk, sliced when chunks overlap. */
+        int chunkPages(Scratch sc) {
+            int capacity = sc.mv.capacity();
+            return overlap ? Math.max(1, capacity / PIPELINE_SLICES) : capacity;
+        }
+
+        /**
+         * The scratch for the next chunk: the one not in flight. Notes the in-flight chunk's invalidation stamp
+         * first, for {@link #started}.
+         */
+        Scratch next() {
+            if (inFlight != null && inFlight.stamp >= 0) {
+                inFlight.stampBeforeNext = stampOf(inFlight);
+            }
+            if (inFlight == null || inFlight != first) {
+                return first;
+            }
+            if (second == null) {
+                second = acquire();
+            }
+            return second;
+        }
+
+        /**
+         * Records that {@code cur} was begun; returns the chunk to end now (the previous one when overlapping,
+         * {@code cur} itself when not), or null. Whatever is returned is no longer in flight, so an exception while
+         * ending it leaves only the other chunk for {@link #abort}.
+         */
+        Scratch started(Scratch cur) {
+            if (!overlap) {
+                return cur;
+            }
+            Scratch prev = inFlight;
+            inFlight = cur;
+            if (prev != null && prev.stamp >= 0) {
+                // cur's setup invalidated its own range, which shares notifier stripes (2 MiB blocks) with prev's:
+                // that changed prev's stamp, and mapMigrated would refuse to map prev's pages. Take the change as
+                // ours when nothing else had changed the stamp before it. Whatever else ran during cur's setup cannot
+                // have touched prev's pages: their CPU entries are prev's migration entries until prev is finalized,
+                // and only their owner replaces a migration entry.
+                prev.stamp = prev.stamp == prev.stampBeforeNext ? stampOf(prev) : -1;
+            }
+            return prev;
+        }
+
+        /** The chunk still in flight after the last was begun, now to be ended. */
+        Scratch drain() {
+            Scratch last = inFlight;
+            inFlight = null;
+            return last;
+        }
+
+        /** After an exception: ends (rolls back or completes) the chunk still in flight; its own failure is suppressed. */
+        void abort(Throwable cause) {
+            Scratch s = inFlight;
+            inFlight = null;
+            if (s != null) {
+                try {
+                    end(s);
+                } catch (RuntimeException | Error e) {
+                    cause.addSuppressed(e);
+                }
+            }
+        }
+
+        /** Gives the scratch pairs back (not after an exception: a failed call may leave them half-used). */
+        void release() {
+            Migrator.this.release(first);
+            if (second != null) {
+                Migrator.this.release(second);
             }
         }
     }
@@ -162,41 +342,100 @@ final class Migrator {
      * One full {@code migrate_vma} sequence over one chunk. {@code engineOwner} is the device whose copy engine moves
      * the data (the destination device, or the source device on the way back); null when nothing can be collected.
      */
-    void runChunk(MigrateVma mv, CopyBatch copy, AddressSpace mm, long cs, long ce, int select, Object owner,
-            MemoryNode target, Device engineOwner, long[] mask, int maskBase) {
-        long t0 = System.nanoTime();
+    void runChunk(Scratch sc, AddressSpace mm, long cs, long ce, int select, Object owner, MemoryNode target,
+            Device engineOwner, long[] mask, int maskBase) {
+        begin(sc, mm, cs, ce, select, owner, target, engineOwner, mask, maskBase, 0);
+        end(sc);
+    }
+
+    /**
+     * The first half of a chunk: setup (collect, unmap, flush), allocate the destinations, submit the copy. On an
+     * exception the chunk is finalized (rolled back) before it propagates.
+     */
+    private void begin(Scratch sc, AddressSpace mm, long cs, long ce, int select, Object owner, MemoryNode target,
+            Device engineOwner, long[] mask, int maskBase, int base) {
+        sc.t0 = System.nanoTime();
+        sc.mm = mm;
+        sc.cs = cs;
+        sc.ce = ce;
+        sc.base = base;
+        sc.engineOwner = engineOwner;
+        sc.used = 0;
+        sc.submission = null;
+        MigrateVma mv = sc.mv;
         mv.setup(mm, cs, ce, select, owner, target, mask, maskBase);
-        boolean mapHere = target.type().isDevice() && engineOwner != null && engineOwner.node() == target;
+        sc.mapHere = target.type().isDevice() && engineOwner != null && engineOwner.node() == target;
         // an invalidation racing with this migration must win over mapping its pages here: stamp after collect
-        long stamp = mapHere ? engineOwner.mirror(mm).notifier.stamp(cs, ce) : -1;
+        sc.stamp = sc.mapHere ? engineOwner.mirror(mm).notifier.stamp(cs, ce) : -1;
         try {
             if (mv.cpages() > 0) {
-                allocateAndCopy(mv, copy, target, engineOwner);
+                allocateAndSubmit(sc, target, engineOwner);
+            }
+        } catch (RuntimeException | Error e) {
+            try {
+                failUncopied(mv); // nothing was copied: roll every page back
+                mv.finalizeMigration();
+            } catch (RuntimeException | Error f) {
+                e.addSuppressed(f);
+            }
+            throw e;
+        }
+    }
+
+    /** The invalidation stamp of a chunk's range in the notifier of the device that will map it. */
+    private static long stampOf(Scratch sc) {
+        return sc.engineOwner.mirror(sc.mm).notifier.stamp(sc.cs, sc.ce);
+    }
+
+    /**
+     * Fails every page of a chunk that is still migrating: its copy did not happen (the engine threw), so finalize
+     * must restore the sources rather than map destinations that hold no data.
+     */
+    private static void failUncopied(MigrateVma mv) {
+        for (int i = 0; i < mv.npages(); i++) {
+            if (MigratePfn.isMigrating(mv.src(i))) {
+                mv.fail(i, MigrateResult.COPY_FAILED);
+            }
+        }
+    }
+
+    /** The second half of a chunk: await its copy, then pages, map on the device, finalize. */
+    private void end(Scratch sc) {
+        MigrateVma mv = sc.mv;
+        try {
+            try {
+                awaitCopy(sc); // Submission.await never throws for a failed page; an engine bug might
+            } catch (RuntimeException | Error e) {
+                failUncopied(mv);
+                throw e;
             }
             mv.pages();
-            if (mapHere && stamp >= 0) {
-                engineOwner.mapMigrated(mv, stamp); // dmirror_migrate_finalize_and_map
+            if (sc.mapHere && sc.stamp >= 0) {
+                sc.engineOwner.mapMigrated(mv, sc.stamp); // dmirror_migrate_finalize_and_map
             }
         } finally {
             mv.finalizeMigration();
-            engine.stats.migrateNanos.add(System.nanoTime() - t0);
+            engine.stats.migrateNanos.add(System.nanoTime() - sc.t0);
         }
     }
 
     /**
-     * Allocates the destinations of every collected page in one free-list pop and copies them in one batch. A chunk
-     * has one source node: the selection mask and owner of each pass admit one node's pages (plus holes, which are
-     * zero-filled).
+     * Allocates the destinations of every collected page in one free-list pop and submits them as one copy batch. A
+     * chunk has one source node: the selection mask and owner of each pass admit one node's pages (plus holes, which
+     * are zero-filled).
      */
-    private void allocateAndCopy(MigrateVma mv, CopyBatch copy, MemoryNode target, Device engineOwner) {
+    private void allocateAndSubmit(Scratch sc, MemoryNode target, Device engineOwner) {
+        MigrateVma mv = sc.mv;
+        CopyBatch copy = sc.copy;
         int n = mv.npages();
-        int[] frames = new int[mv.cpages()];
-        int got = target == engine.ram() ? engine.allocateRam(frames, 0, frames.length) // page-cache reclaim
-                : target.allocate(frames, 0, frames.length);
+        int[] frames = sc.frames;
+        int want = mv.cpages();
+        int got = target == engine.ram() ? engine.allocateRam(frames, 0, want) // page-cache reclaim
+                : target.allocate(frames, 0, want);
         DeviceReclaim reclaim = engineOwner != null && engineOwner.node() == target ? engineOwner.reclaim : null;
         if (reclaim != null) {
-            if (got < frames.length) {
-                got += reclaim.reclaimAndAllocate(frames, got, frames.length - got); // direct reclaim
+            if (got < want) {
+                got += reclaim.reclaimAndAllocate(frames, got, want - got); // direct reclaim
             }
             reclaim.afterAllocation();
         }
@@ -209,7 +448,7 @@ final class Migrator {
             }
         }
         copy.reset(srcNode < 0 ? engine.ram().store : engine.node(srcNode).store, target.store);
-        int[] slotPage = new int[got];
+        int[] slotPage = sc.slotPage;
         int used = 0;
         for (int i = 0; i < n; i++) {
             long s = mv.src(i);
@@ -234,14 +473,28 @@ final class Migrator {
             }
             slotPage[used++] = i;
         }
+        sc.used = used;
         if (used == 0) {
             return;
         }
-        engine.stats.copy(engineOwner.copyEngine(), copy);
+        sc.copyT0 = copy.hasData() ? System.nanoTime() : 0; // a METADATA batch is not timed (HmmStats#copy)
+        sc.submission = engineOwner.copyEngine().submit(copy);
+    }
+
+    /** Waits for a chunk's copy, records it, and fails the pages the engine could not copy. */
+    private void awaitCopy(Scratch sc) {
+        CopyEngine.Submission sub = sc.submission;
+        if (sub == null) {
+            return;
+        }
+        sc.submission = null;
+        sub.await();
+        CopyBatch copy = sc.copy;
+        engine.stats.recordBatch(copy.count(), sc.copyT0 != 0 ? System.nanoTime() - sc.copyT0 : 0);
         if (copy.failures() > 0) {
-            for (int k = 0; k < used; k++) {
+            for (int k = 0; k < sc.used; k++) {
                 if (copy.failed(k)) {
-                    mv.fail(slotPage[k], MigrateResult.COPY_FAILED);
+                    sc.mv.fail(sc.slotPage[k], MigrateResult.COPY_FAILED);
                 }
             }
         }

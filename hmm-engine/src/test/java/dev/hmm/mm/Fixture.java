@@ -17,8 +17,13 @@ final class Fixture implements AutoCloseable {
     }
 
     Fixture(EngineConfig config, MemoryType type, long deviceBytes, int copyThreads) {
+        this(config, type, deviceBytes, copyThreads, false);
+    }
+
+    /** As above; {@code asyncCopy}: the device's copy engine is asynchronous, so its migrations pipeline. */
+    Fixture(EngineConfig config, MemoryType type, long deviceBytes, int copyThreads, boolean asyncCopy) {
         this.engine = HmmEngine.create(config);
-        this.driver = new TestDriver("dev0", type, deviceBytes, copyThreads);
+        this.driver = new TestDriver("dev0", type, deviceBytes, copyThreads, null, asyncCopy);
         this.device = engine.attachDevice(driver);
         this.mm = engine.createAddressSpace();
     }

@@ -18,12 +18,22 @@ public final class TestDriver implements DeviceDriver {
 
     /** A driver with an explicit owner token (null: the driver itself). */
     public TestDriver(String name, MemoryType type, long capacityBytes, int copyThreads, Object owner) {
+        this(name, type, capacityBytes, copyThreads, owner, false);
+    }
+
+    /**
+     * As above; {@code asyncCopy} gives it an asynchronous copy engine ({@link MemcpyCopyEngine#dedicated}), so that
+     * migrations on it pipeline their chunks.
+     */
+    public TestDriver(String name, MemoryType type, long capacityBytes, int copyThreads, Object owner,
+            boolean asyncCopy) {
         this.name = name;
         this.type = type;
         this.capacity = capacityBytes;
         this.owner = owner != null ? owner : this;
-        this.copy = new MemcpyCopyEngine(name, copyThreads,
-                (seq, i, s, d) -> injector.shouldFail(seq, i, s, d));
+        CopyFaultInjector injected = (seq, i, s, d) -> injector.shouldFail(seq, i, s, d);
+        this.copy = asyncCopy ? MemcpyCopyEngine.dedicated(name, copyThreads, injected)
+                : new MemcpyCopyEngine(name, copyThreads, injected);
     }
 
     /** Makes the copy engine fail the pages {@code injector} chooses (NONE to stop). */

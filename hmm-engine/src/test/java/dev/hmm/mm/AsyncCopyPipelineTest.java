@@ -1,0 +1,271 @@
+package dev.hmm.mm;
+
+import static dev.hmm.mm.Fixture.PAGE;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Migrations on a device whose copy engine is asynchronous ({@link CopyEngine#asynchronous}): the chunks of one call
+ * are pipelined (the next one set up and submitted before the previous one is finalized), and everything a
+ * synchronous migration guarantees still holds: every byte arrives, failed pages roll back alone, an exception in the
+ * middle leaves no page half-migrated, and the shadow-copy stress stays clean.
+ */
+class AsyncCopyPipelineTest {
+    static final int BATCH = 64; // migrate_vma chunk; a pipelined call slices it in Migrator.PIPELINE_SLICES
+
+    private static Fixture fixture(MemoryType type, int copyThreads) {
+        return new Fixture(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH), type, 8L << 20, copyThreads, true);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2})
+    void a_pipelined_round_trip_moves_every_byte(int copyThreads) {
+        int pages = 3 * BATCH + 7; // several chunks and a short last one
+        try (Fixture f = fixture(MemoryType.DEVICE_PRIVATE, copyThreads)) {
+            assertThat(f.device.copyEngine().asynchronous()).isTrue();
+            long va = f.mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            f.fillInts(va, pages * PAGE, 11);
+            for (int round = 0; round < 3; round++) {
+                MigrationResult there = f.engine.migrate(f.mm, va, (long) pages * PAGE, f.device);
+                assertThat(there.migrated()).as(there.toString()).isEqualTo(pages);
+                byte[] b = new byte[pages * PAGE];
+                f.device.read(f.mm, va, b); // no fault: every page is on the device already
+                Fixture.assertInts(b, 11);
+                assertThat(f.engine.stats().deviceFaults()).isZero();
+                MigrationResult back = f.engine.migrateToRam(f.mm, va, (long) pages * PAGE);
+                assertThat(back.migrated()).as(back.toString()).isEqualTo(pages);
+                f.mm.read(va, b);
+                Fixture.assertInts(b, 11);
+            }
+            assertThat(f.engine.check()).isEmpty();
+            f.mm.close();
+            assertThat(f.device.freeFrames()).isEqualTo(f.device.node().frames());
+            assertThat(f.engine.ram().freeFrames()).isEqualTo(f.engine.ram().frames());
+        }
+    }
+
+    // the copy runs on the engine's own threads, never on the migrating thread
+    @Test
+    void the_migrating_thread_never_copies() {
+        Set<String> copiers = ConcurrentHashMap.newKeySet();
+        try (Fixture f = fixture(MemoryType.DEVICE_PRIVATE, 2)) {
+            f.driver.failWith((seq, i, s, d) -> {
+                copiers.add(Thread.currentThread().getName());
+                return false;
+            });
+            long va = f.mm.mmap(2L * BATCH * PAGE, Prot.READ_WRITE);
+            f.fillInts(va, 2 * BATCH * PAGE, 0);
+            f.engine.migrate(f.mm, va, 2L * BATCH * PAGE, f.device);
+            f.engine.migrateToRam(f.mm, va, 2L * BATCH * PAGE);
+        }
+        assertThat(copiers).isNotEmpty().allMatch(n -> n.startsWith("dev0-copy-"), "a copy-engine thread");
+    }
+
+    // the overlap itself: chunk k+1 is submitted before chunk k's copy is awaited, and chunks end in order
+    @Test
+    void the_next_chunk_is_submitted_before_the_previous_one_is_awaited() {
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
+            Device dev = engine.attachDevice(new RecordingDriver(order, -1));
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap((long) BATCH * PAGE, Prot.READ_WRITE);
+            mm.touch(va, (long) BATCH * PAGE, AccessType.WRITE);
+            assertThat(engine.migrate(mm, va, (long) BATCH * PAGE, dev).migrated()).isEqualTo(BATCH);
+            assertThat(order).containsExactly("submit 0", "submit 1", "await 0", "submit 2", "await 1", "submit 3",
+                    "await 2", "await 3");
+        }
+    }
+
+    // a synchronous engine is not pipelined: each chunk is whole before the next begins
+    @Test
+    void a_synchronous_engine_runs_one_chunk_at_a_time() {
+        try (Fixture f = new Fixture(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH),
+                MemoryType.DEVICE_PRIVATE, 8L << 20, 1, false)) {
+            assertThat(f.device.copyEngine().asynchronous()).isFalse();
+            long va = f.mm.mmap(2L * BATCH * PAGE, Prot.READ_WRITE);
+            f.mm.touch(va, 2L * BATCH * PAGE, AccessType.WRITE);
+            f.engine.migrate(f.mm, va, 2L * BATCH * PAGE, f.device);
+            assertThat(f.engine.stats().copyBatches()).isEqualTo(2); // one per 64-page chunk, not per slice
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = MemoryType.class, names = {"DEVICE_PRIVATE", "DEVICE_COHERENT"})
+    void copy_failures_in_overlapping_chunks_roll_back_exactly_those_pages(MemoryType type) {
+        int pages = 2 * BATCH;
+        try (Fixture f = fixture(type, 2)) {
+            long va = f.mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            f.fillInts(va, pages * PAGE, 5);
+            // fail the first page of every slice: pages 0, 16, 32, ... of the range
+            f.driver.failWith((seq, i, s, d) -> i == 0);
+            MigrationResult r = f.engine.migrate(f.mm, va, (long) pages * PAGE, f.device);
+            f.driver.failWith(CopyFaultInjector.NONE);
+            int slice = BATCH / Migrator.PIPELINE_SLICES;
+            for (int i = 0; i < pages; i++) {
+                boolean failed = i % slice == 0;
+                assertThat(r.result(i)).as("page " + i)
+                        .isEqualTo(failed ? MigrateResult.COPY_FAILED : MigrateResult.MIGRATED);
+                assertThat(f.mm.page(va + (long) i * PAGE).memoryType()).as("page " + i)
+                        .isEqualTo(failed ? MemoryType.SYSTEM_RAM : type);
+            }
+            assertThat(r.count(MigrateResult.COPY_FAILED)).isEqualTo(pages / slice);
+            byte[] b = new byte[pages * PAGE];
+            f.device.read(f.mm, va, b);
+            Fixture.assertInts(b, 5);
+            f.mm.read(va, b);
+            Fixture.assertInts(b, 5);
+            assertThat(f.engine.check()).isEmpty();
+        }
+    }
+
+    // an engine that throws on its third submission: the chunk that was being begun rolls back, the one in flight
+    // completes, the exception reaches the caller, and nothing is left isolated or half-copied
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void an_exception_in_the_middle_of_the_pipeline_leaves_every_page_whole(boolean toDevice) {
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        int pages = BATCH;
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
+            RecordingDriver driver = new RecordingDriver(order, Integer.MAX_VALUE);
+            Device dev = engine.attachDevice(driver);
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            byte[] data = new byte[pages * PAGE];
+            new java.util.Random(3).nextBytes(data);
+            mm.write(va, data);
+            if (!toDevice) {
+                assertThat(engine.migrate(mm, va, (long) pages * PAGE, dev).migrated()).isEqualTo(pages);
+            }
+            driver.throwAt.set(driver.submits.get() + 2); // the third submission of the next call
+            assertThatThrownBy(() -> {
+                if (toDevice) {
+                    engine.migrate(mm, va, (long) pages * PAGE, dev);
+                } else {
+                    engine.migrateToRam(mm, va, (long) pages * PAGE);
+                }
+            }).isInstanceOf(IllegalStateException.class).hasMessageContaining("injected submit failure");
+            assertThat(engine.check()).isEmpty();
+            int slice = BATCH / Migrator.PIPELINE_SLICES;
+            MemoryType moved = toDevice ? MemoryType.DEVICE_PRIVATE : MemoryType.SYSTEM_RAM;
+            MemoryType stayed = toDevice ? MemoryType.SYSTEM_RAM : MemoryType.DEVICE_PRIVATE;
+            for (int i = 0; i < pages; i++) {
+                // slices 0 and 1 completed (1 was in flight when 2 failed); 2 rolled back; 3 never began
+                assertThat(mm.page(va + (long) i * PAGE).memoryType()).as("page " + i)
+                        .isEqualTo(i < 2 * slice ? moved : stayed);
+            }
+            byte[] back = new byte[pages * PAGE];
+            mm.read(va, back); // every page faults back whole
+            assertThat(back).isEqualTo(data);
+            driver.throwAt.set(Integer.MAX_VALUE);
+            assertThat(engine.migrate(mm, va, (long) pages * PAGE, dev).migrated()).isEqualTo(pages);
+            dev.read(mm, va, back);
+            assertThat(back).isEqualTo(data);
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    // the shadow-copy stress of ConcurrencyStressTest with the copies on the engine's own threads
+    @ParameterizedTest
+    @EnumSource(value = MemoryType.class, names = {"DEVICE_PRIVATE", "DEVICE_COHERENT"})
+    void cpu_and_device_threads_with_pipelined_migrations_lose_no_byte(MemoryType type) throws Exception {
+        long length = 512L * PAGE;
+        try (Fixture f = new Fixture(EngineConfig.of(4L << 20).withMigrateBatchPages(32), type, 4L << 20, 1, true)) {
+            long va = f.mm.mmap(length, Prot.READ_WRITE);
+            StressHarness.Outcome out = StressHarness.run(f.engine, f.mm, va, length, List.of(f.device),
+                    StressHarness.Options.defaults().withSeed(5));
+            assertThat(out.clean()).as(out.toString()).isTrue();
+            assertThat(f.engine.stats().pagesToDevice()).isPositive();
+            assertThat(f.engine.stats().pagesToRam()).isPositive();
+            f.mm.close();
+            assertThat(f.engine.ram().freeFrames()).isEqualTo(f.engine.ram().frames());
+            assertThat(f.device.freeFrames()).isEqualTo(f.device.node().frames());
+        }
+    }
+
+    /**
+     * A REAL private device whose asynchronous engine records each submission and await in {@code order} (by
+     * submission number within the engine) and throws on submission number {@code throwAt}.
+     */
+    private static final class RecordingDriver implements DeviceDriver {
+        final MemcpyCopyEngine inner = MemcpyCopyEngine.dedicated("rec", 1, CopyFaultInjector.NONE);
+        final AtomicInteger submits = new AtomicInteger();
+        final AtomicInteger throwAt;
+        final List<String> order;
+        final CopyEngine engine = new CopyEngine() {
+            @Override
+            public void copy(CopyBatch batch) {
+                inner.copy(batch); // evictions and faults: not recorded
+            }
+
+            @Override
+            public Submission submit(CopyBatch batch) {
+                int k = submits.getAndIncrement();
+                if (k == throwAt.get()) {
+                    throw new IllegalStateException("injected submit failure at submission " + k);
+                }
+                order.add("submit " + k);
+                Submission s = inner.submit(batch);
+                return () -> {
+                    s.await();
+                    order.add("await " + k);
+                };
+            }
+
+            @Override
+            public boolean asynchronous() {
+                return true;
+            }
+
+            @Override
+            public int threads() {
+                return 1;
+            }
+
+            @Override
+            public void close() {
+                inner.close();
+            }
+        };
+
+        RecordingDriver(List<String> order, int throwAt) {
+            this.order = order;
+            this.throwAt = new AtomicInteger(throwAt);
+        }
+
+        @Override
+        public String name() {
+            return "rec";
+        }
+
+        @Override
+        public MemoryType memoryType() {
+            return MemoryType.DEVICE_PRIVATE;
+        }
+
+        @Override
+        public long capacityBytes() {
+            return 8L << 20;
+        }
+
+        @Override
+        public PageStore createPageStore(long frames, int pageSize, DataPlane plane) {
+            return PageStore.create(plane, frames, pageSize);
+        }
+
+        @Override
+        public CopyEngine copyEngine() {
+            return engine;
+        }
+    }
+}
