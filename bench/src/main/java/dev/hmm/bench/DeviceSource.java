@@ -21,6 +21,14 @@ public interface DeviceSource {
             SimDeviceConfig.privateDevice(name, bytes).withCopyThreads(threads));
 
     /**
+     * The simulated device with an asynchronous copy engine ({@link SimDeviceConfig#asyncCopy}): {@code copyThreads}
+     * threads of its own copy while the migrating thread does the next chunk's page-table work, as a GPU's copy
+     * engines do.
+     */
+    DeviceSource SIM_ASYNC = (name, bytes, threads) -> new SimulatedDevice(
+            SimDeviceConfig.privateDevice(name, bytes).withCopyThreads(threads).withAsyncCopy(true));
+
+    /**
      * A diagnostic, not a device: the simulated device's memory (REAL bytes if the engine has them) with a copy engine
      * that copies nothing. A REAL migration on it costs what the engine's own work costs in the REAL layout, without
      * the copy and without the cache lines the copy would evict ({@code -p backend=nocopy} in JMH). Its pages hold
@@ -84,15 +92,18 @@ public interface DeviceSource {
     }
 
     /**
-     * The source a JMH {@code backend} parameter names: {@code sim}, or {@code cuda} (GPU 0 through the driver library
-     * of the system property {@code hmm.cuda.library}, default {@code libcuda.so.1}).
+     * The source a JMH {@code backend} parameter names: {@code sim}, {@code sim-async} ({@link #SIM_ASYNC}),
+     * {@code nocopy} ({@link #NO_COPY}), or {@code cuda} (GPU 0 through the driver library of the system property
+     * {@code hmm.cuda.library}, default {@code libcuda.so.1}).
      */
     static DeviceSource named(String backend) {
         return switch (backend) {
             case "sim" -> SIM;
             case "nocopy" -> NO_COPY;
+            case "sim-async" -> SIM_ASYNC;
             case "cuda" -> cuda(System.getProperty("hmm.cuda.library", CudaDeviceConfig.DEFAULT_LIBRARY));
-            default -> throw new IllegalArgumentException("backend=" + backend + ": expected sim, cuda or nocopy");
+            default -> throw new IllegalArgumentException("backend=" + backend
+                    + ": expected sim, sim-async, cuda or nocopy");
         };
     }
 

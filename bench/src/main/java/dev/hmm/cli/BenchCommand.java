@@ -120,6 +120,12 @@ public final class BenchCommand implements Callable<Integer> {
             description = "migrate: copy threads (default: 1,2; with --backend cuda, 1: the GPU's kernels copy)")
     List<Integer> threads;
 
+    @Option(names = "--copy", paramLabel = "LIST", split = ",",
+            description = "migrate: sync (the migrating thread copies, helped by threads-1 others), async (the copy "
+                    + "engine's own threads copy while the migrating thread does the next chunk's page-table work, as "
+                    + "a GPU's copy engine does) (default: sync)")
+    List<String> copyModes = List.of("sync");
+
     @Option(names = "--policies", paramLabel = "LIST", split = ",", description = "replay: eviction policies (default: all)")
     List<String> policies;
 
@@ -140,6 +146,15 @@ public final class BenchCommand implements Callable<Integer> {
             SimulateCommand.checkWritable("--json", json);
         }
         PrintWriter out = spec.commandLine().getOut();
+        for (String c : copyModes) {
+            if (!List.of("sync", "async").contains(c)) {
+                throw new BadInputException("--copy", "expected sync or async, got " + c);
+            }
+            if (c.equals("async") && backend == Backend.CUDA) {
+                throw new BadInputException("--copy", "the cuda backend's copies are synchronous per batch for now; "
+                        + "expected sync, got async");
+            }
+        }
         if (backend == Backend.CUDA) {
             openGpu(out);
         }
@@ -222,8 +237,8 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new BadInputException("--directions", "expected round-trip, to-device or to-ram, got " + d);
             }
         }
-        out.printf("%-8s %6s %-11s %7s %11s %12s %7s%n", "page", "batch", "direction", "threads", "engineGBps",
-                "ceilingGBps", "ratio");
+        out.printf("%-8s %6s %-11s %7s %-5s %11s %12s %7s%n", "page", "batch", "direction", "threads", "copy",
+                "engineGBps", "ceilingGBps", "ratio");
         List<Map<String, Object>> rows = new ArrayList<>();
         for (long ps : pageSizes) {
             for (int b : bs) {
@@ -231,8 +246,10 @@ public final class BenchCommand implements Callable<Integer> {
                     if (ps * b > 1L << 30) {
                         continue; // 2 MiB x 512 would need 4 GiB of segments: beyond a quick run
                     }
-                    for (String dir : directions) {
-                        migrateCase(out, rows, ps, b, t, dir);
+                    for (String c : copyModes) {
+                        for (String dir : directions) {
+                            migrateCase(out, rows, ps, b, t, c, dir);
+                        }
                     }
                 }
             }
@@ -252,9 +269,11 @@ public final class BenchCommand implements Callable<Integer> {
         return rows;
     }
 
-    /** One row of the migrate table: {@code dir} is round-trip, to-device or to-ram. */
-    private void migrateCase(PrintWriter out, List<Map<String, Object>> rows, long ps, int b, int t, String dir) {
-        try (MigrateRig rig = new MigrateRig((int) ps, b, t, DataPlane.REAL, source)) {
+    /** One row of the migrate table: {@code copy} is sync or async, {@code dir} round-trip, to-device or to-ram. */
+    private void migrateCase(PrintWriter out, List<Map<String, Object>> rows, long ps, int b, int t, String copy,
+            String dir) {
+        DeviceSource src = copy.equals("async") ? DeviceSource.SIM_ASYNC : source;
+        try (MigrateRig rig = new MigrateRig((int) ps, b, t, DataPlane.REAL, src)) {
             long bytes = (dir.equals("round-trip") ? 2 : 1) * rig.bytes();
             Measure.Op engine = switch (dir) {
                 case "to-device" -> Measure.Op.of(rig::placeInRam, () -> {
@@ -280,6 +299,7 @@ public final class BenchCommand implements Callable<Integer> {
             });
             double[] r = Measure.paired(engine, reference, seconds, 5, nextWarmup());
             Map<String, Object> row = row(ps, b, dir, t, r[0] / 1e9, r[1] / 1e9);
+            row.put("copy", copy);
             String calls = switch (dir) {
                 case "to-device" -> "cuMemcpyHtoD";
                 case "to-ram" -> "cuMemcpyDtoH";
@@ -289,8 +309,8 @@ public final class BenchCommand implements Callable<Integer> {
                     ? "bulk " + calls + " of the same bytes between pinned host memory and the GPU"
                     : "MemorySegment.copy of the same bytes between two off-heap segments, one thread");
             rows.add(row);
-            out.printf("%-8s %6d %-11s %7d %11.3f %12.3f %7.3f%n", Sizes.format(ps), b, dir, t, r[0] / 1e9,
-                    r[1] / 1e9, (double) row.get("ratio"));
+            out.printf("%-8s %6d %-11s %7d %-5s %11.3f %12.3f %7.3f%n", Sizes.format(ps), b, dir, t, copy,
+                    r[0] / 1e9, r[1] / 1e9, (double) row.get("ratio"));
         } catch (CudaException e) {
             // one case the GPU cannot hold (memory taken by others): say so, keep the other rows
             Map<String, Object> row = new LinkedHashMap<>();
@@ -298,9 +318,10 @@ public final class BenchCommand implements Callable<Integer> {
             row.put("batch", b);
             row.put("direction", dir);
             row.put("threads", t);
+            row.put("copy", copy);
             row.put("skipped", e.getMessage());
             rows.add(row);
-            out.printf("%-8s %6d %-11s %7d skipped: %s%n", Sizes.format(ps), b, dir, t, e.getMessage());
+            out.printf("%-8s %6d %-11s %7d %-5s skipped: %s%n", Sizes.format(ps), b, dir, t, copy, e.getMessage());
         }
     }
 

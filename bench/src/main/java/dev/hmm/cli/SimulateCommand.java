@@ -86,6 +86,11 @@ public final class SimulateCommand implements Callable<Integer> {
     @Option(names = "--copy-threads", paramLabel = "N", description = "copy-engine threads per device (default: ${DEFAULT-VALUE})")
     int copyThreads = 1;
 
+    @Option(names = "--async-copy", description = "each device's copy engine copies on --copy-threads threads of its own "
+            + "while the migrating thread does the next chunk's page-table work, as a GPU's copy engines do (default: "
+            + "the migrating thread copies)")
+    boolean asyncCopy;
+
     @Option(names = "--migrate-batch", paramLabel = "PAGES",
             description = "pages per migrate_vma call and copy batch (default: ${DEFAULT-VALUE})")
     int migrateBatch = 512;
@@ -220,7 +225,7 @@ public final class SimulateCommand implements Callable<Integer> {
                 cpuThreads, deviceThreads, copyThreads, migrateBatch, accesses, seed, data, devices, faults,
                 accessSize == 0 ? Math.max(64 * 1024, pageSize) : accessSize, eviction, watermarkBytes(), reclaimCluster,
                 file,
-                mapping == null ? SimulationConfig.FileMapping.SHARED : mapping, backend, cudaLibrary);
+                mapping == null ? SimulationConfig.FileMapping.SHARED : mapping, backend, cudaLibrary, asyncCopy);
     }
 
     /** The size of {@code --file}, which is the default footprint then; the simulation checks the rest. */

@@ -57,7 +57,7 @@ public final class Simulation {
     private DeviceDriver openDevice(String name) {
         if (config.backend() == SimulationConfig.DeviceBackend.SIM) {
             return new SimulatedDevice(new SimDeviceConfig(name, config.deviceMemory(), config.deviceType(),
-                    config.copyThreads()));
+                    config.copyThreads(), config.asyncCopy()));
         }
         try {
             return new CudaDevice(CudaDeviceConfig.of(name, config.deviceMemory()).withLibrary(config.cudaLibrary()));

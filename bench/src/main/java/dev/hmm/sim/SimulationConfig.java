@@ -1,6 +1,7 @@
 package dev.hmm.sim;
 
 import dev.hmm.cli.Sizes;
+import dev.hmm.device.sim.SimDeviceConfig;
 import dev.hmm.mm.DataPlane;
 import dev.hmm.mm.EngineConfig;
 import dev.hmm.mm.EvictionConfig;
@@ -41,12 +42,15 @@ import java.util.Map;
  * @param backend the devices: simulated, or GPU 0 through the CUDA driver ({@code --backend cuda}; each device is
  *     then its own {@code cuMemAlloc} of {@code deviceMemory} on that GPU)
  * @param cudaLibrary the CUDA driver library ({@code --cuda-library}), for {@link DeviceBackend#CUDA}
+ * @param asyncCopy each simulated device's copy engine is asynchronous ({@code --async-copy}): {@code copyThreads}
+ *     threads of its own copy while the migrating thread does the next chunk's page-table work, as a GPU's copy
+ *     engines do ({@link SimDeviceConfig#asyncCopy})
  */
 public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
         int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
         long seed, DataPlane data, int devices, FaultServiceConfig faults, long accessSize, String eviction,
         long evictWatermark, int reclaimCluster, Path file, FileMapping mapping, DeviceBackend backend,
-        String cudaLibrary) {
+        String cudaLibrary, boolean asyncCopy) {
 
     /** {@code --mapping}: MAP_SHARED or MAP_PRIVATE. */
     public enum FileMapping {
@@ -58,6 +62,17 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         SIM, CUDA
     }
 
+    /** The same, with synchronous copy engines. */
+    public SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType, int pageSize,
+            long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses, long seed,
+            DataPlane data, int devices, FaultServiceConfig faults, long accessSize, String eviction,
+            long evictWatermark, int reclaimCluster, Path file, FileMapping mapping, DeviceBackend backend,
+            String cudaLibrary) {
+        this(workload, footprint, deviceMemory, deviceType, pageSize, ram, cpuThreads, deviceThreads, copyThreads,
+                migrateBatch, accesses, seed, data, devices, faults, accessSize, eviction, evictWatermark,
+                reclaimCluster, file, mapping, backend, cudaLibrary, false);
+    }
+
     /** The same, on the simulated device. */
     public SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType, int pageSize,
             long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses, long seed,
@@ -65,7 +80,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
             long evictWatermark, int reclaimCluster, Path file, FileMapping mapping) {
         this(workload, footprint, deviceMemory, deviceType, pageSize, ram, cpuThreads, deviceThreads, copyThreads,
                 migrateBatch, accesses, seed, data, devices, faults, accessSize, eviction, evictWatermark,
-                reclaimCluster, file, mapping, DeviceBackend.SIM, null);
+                reclaimCluster, file, mapping, DeviceBackend.SIM, null, false);
     }
 
     public SimulationConfig {
@@ -81,6 +96,10 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         if (backend == DeviceBackend.CUDA && deviceType != MemoryType.DEVICE_PRIVATE) {
             throw new BadInputException("--device-type", "the cuda backend's GPU memory is not CPU-addressable; "
                     + "expected private");
+        }
+        if (backend == DeviceBackend.CUDA && asyncCopy) {
+            throw new BadInputException("--async-copy", "the cuda backend's copies are synchronous per batch for now; "
+                    + "expected --backend sim");
         }
         if (backend == DeviceBackend.CUDA && copyThreads != 1) {
             throw new BadInputException("--copy-threads", "the cuda backend copies with GPU kernels, not CPU threads; "
@@ -253,6 +272,7 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         m.put("cpuThreads", cpuThreads);
         m.put("deviceThreads", deviceThreads);
         m.put("copyThreads", copyThreads);
+        m.put("asyncCopy", asyncCopy);
         m.put("migrateBatch", migrateBatch);
         m.put("accesses", accessBudget());
         m.put("seed", seed);

@@ -58,6 +58,22 @@ class BenchCommandTest {
         }
     }
 
+    // --copy async: the same rows on a device whose copy engine has threads of its own, each row saying which
+    @Test
+    void migrate_measures_an_asynchronous_copy_engine_on_request(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("a.json");
+        SimulateCommandTest.Run r = SimulateCommandTest.hmm("bench", "migrate", "--page-sizes", "4KiB", "--batches",
+                "512", "--threads", "1", "--copy", "sync,async", "--seconds", "0.05", "--warmup", "0.05", "--json",
+                json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("async");
+        List<Map<String, Object>> rows = results(json);
+        assertThat(rows.subList(0, 2)).extracting(m -> m.get("copy")).containsExactly("sync", "async");
+        for (Map<String, Object> row : rows.subList(0, 2)) {
+            assertThat(((Number) row.get("engineGBps")).doubleValue()).isPositive();
+        }
+    }
+
     @Test
     void faults_and_replay_rows(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("f.json");
@@ -134,7 +150,8 @@ class BenchCommandTest {
         "bench replay --policies nope|--policies", "bench faults --seconds -1|--seconds",
         "bench faults --warmup 61|--warmup", "bench faults --warmup x|--warmup",
         "bench replay --reclaim-cluster 0|--reclaim-cluster", "bench replay --reclaim-cluster x|--reclaim-cluster",
-        "bench migrate --json /proc/nope/x.json|--json"})
+        "bench migrate --json /proc/nope/x.json|--json", "bench migrate --copy later|--copy",
+        "bench migrate --backend cuda --copy async|--copy"})
     void bad_input_is_one_line_and_exit_2(String args, String named) {
         SimulateCommandTest.Run r = SimulateCommandTest.hmm(args.split(" "));
         assertThat(r.code()).as(r.err()).isEqualTo(2);

@@ -128,6 +128,22 @@ class SimulateCommandTest {
         }
     }
 
+    // --async-copy: every copy, eviction and fault on the devices' own copy threads, pipelined migrations, every byte
+    @Test
+    void an_asynchronous_copy_engine_keeps_every_byte(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("a.json");
+        Run r = hmm("simulate", "--workload", "random", "--footprint", "12MiB", "--device-memory", "8MiB",
+                "--async-copy", "--copy-threads", "2", "--migrate-batch", "64", "--json", json.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Map<String, Object> rep = JsonReports.read(json);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> config = (Map<String, Object>) rep.get("config");
+        assertThat(config).containsEntry("asyncCopy", true).containsEntry("copyThreads", 2);
+        assertThat(((Number) rep.get("dataErrors")).longValue()).isZero();
+        assertThat((java.util.List<?>) rep.get("invariantViolations")).isEmpty();
+        assertThat(((Number) rep.get("evictions")).longValue()).isPositive();
+    }
+
     @Test
     void without_eviction_a_full_device_maps_remotely() throws Exception {
         Run r = hmm("simulate", "--footprint", "8MiB", "--device-memory", "4MiB", "--eviction", "none",
@@ -275,6 +291,7 @@ class SimulateCommandTest {
         "--backend cuda --cuda-library /nonexistent/libcuda.so.1|--backend",
         "--backend cuda --device-type coherent|--device-type",
         "--backend cuda --copy-threads 2|--copy-threads",
+        "--backend cuda --async-copy|--async-copy",
         "--backend opencl|--backend"})
     void a_cuda_backend_that_cannot_run_is_one_line_and_exit_2(String args, String named) {
         java.util.List<String> a = new java.util.ArrayList<>(java.util.List.of("simulate", "--footprint", "4MiB"));

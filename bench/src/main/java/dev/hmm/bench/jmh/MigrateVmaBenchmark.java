@@ -29,6 +29,7 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * {@snippet lang = "shell" :
  * java -jar bench/target/benchmarks.jar MigrateVmaBenchmark -p pageSize=4096 -p batch=512
+ * java -jar bench/target/benchmarks.jar MigrateVmaBenchmark -p pageSize=4096 -p batch=512 -p backend=sim,sim-async
  * java -jar bench/target/benchmarks.jar MigrateVmaBenchmark -p backend=cuda -p copyThreads=1
  * }
  */
@@ -49,8 +50,11 @@ public class MigrateVmaBenchmark {
     int copyThreads;
 
     /**
-     * {@code sim} (the simulated device), {@code cuda} (GPU 0), or {@code nocopy} (a diagnostic: the simulated device
-     * with a copy engine that copies nothing, so that {@code roundTrip} is the engine's own work in the REAL layout).
+     * {@code sim} (the simulated device: the migrating thread copies, helped by {@code copyThreads - 1} others),
+     * {@code sim-async} (the simulated device with an asynchronous copy engine: {@code copyThreads} threads of its own
+     * copy while the migrating thread does the next chunk's page-table work), {@code cuda} (GPU 0), or {@code nocopy}
+     * (a diagnostic: the simulated device with a copy engine that copies nothing, so that {@code roundTrip} is the
+     * engine's own work in the REAL layout).
      */
     @Param({"sim"})
     String backend;

@@ -1,5 +1,6 @@
 package dev.hmm.device.sim;
 
+import dev.hmm.mm.CopyEngine;
 import dev.hmm.mm.MemoryType;
 
 /**
@@ -9,9 +10,13 @@ import dev.hmm.mm.MemoryType;
  * @param capacityBytes device memory; a multiple of the engine's page size
  * @param type {@link MemoryType#DEVICE_PRIVATE} (a GPU's VRAM seen through HMM),
  *     {@link MemoryType#DEVICE_COHERENT} (CXL / CDM memory) or {@link MemoryType#DEVICE_PERSISTENT} (pmem)
- * @param copyThreads threads of the copy engine, the submitting thread included (1 = the migrating thread copies)
+ * @param copyThreads threads of the copy engine: with {@code asyncCopy} false the submitting thread included (1 = the
+ *     migrating thread copies); with it true, threads of the engine's own
+ * @param asyncCopy the copy engine is asynchronous, as a GPU's DMA engines are: {@code copyThreads} threads of its own
+ *     copy while the migrating thread does the page-table work of the next chunk ({@link CopyEngine#asynchronous});
+ *     each copy, a one-page fault's too, is then handed to one of them
  */
-public record SimDeviceConfig(String name, long capacityBytes, MemoryType type, int copyThreads) {
+public record SimDeviceConfig(String name, long capacityBytes, MemoryType type, int copyThreads, boolean asyncCopy) {
 
     public SimDeviceConfig {
         if (name == null || name.isBlank()) {
@@ -29,16 +34,25 @@ public record SimDeviceConfig(String name, long capacityBytes, MemoryType type, 
         }
     }
 
+    /** A device whose copy engine is synchronous: the migrating thread copies, helped by {@code copyThreads - 1}. */
+    public SimDeviceConfig(String name, long capacityBytes, MemoryType type, int copyThreads) {
+        this(name, capacityBytes, type, copyThreads, false);
+    }
+
     /** A private device of the given capacity with one copy thread. */
     public static SimDeviceConfig privateDevice(String name, long capacityBytes) {
         return new SimDeviceConfig(name, capacityBytes, MemoryType.DEVICE_PRIVATE, 1);
     }
 
     public SimDeviceConfig withType(MemoryType t) {
-        return new SimDeviceConfig(name, capacityBytes, t, copyThreads);
+        return new SimDeviceConfig(name, capacityBytes, t, copyThreads, asyncCopy);
     }
 
     public SimDeviceConfig withCopyThreads(int n) {
-        return new SimDeviceConfig(name, capacityBytes, type, n);
+        return new SimDeviceConfig(name, capacityBytes, type, n, asyncCopy);
+    }
+
+    public SimDeviceConfig withAsyncCopy(boolean async) {
+        return new SimDeviceConfig(name, capacityBytes, type, copyThreads, async);
     }
 }

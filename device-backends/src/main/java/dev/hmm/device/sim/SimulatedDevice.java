@@ -11,7 +11,7 @@ import dev.hmm.mm.PageStore;
 /**
  * A simulated device: its memory is off-heap host memory ({@link DataPlane#REAL}) or nothing
  * ({@link DataPlane#METADATA}), its copy engine a {@link MemcpyCopyEngine} with {@link SimDeviceConfig#copyThreads()}
- * threads. Copy failures can be injected at run time ({@link #injectCopyFailures}) to exercise rollback, as
+ * threads, synchronous or, with {@link SimDeviceConfig#asyncCopy()}, asynchronous (a DMA engine beside the CPU). Copy failures can be injected at run time ({@link #injectCopyFailures}) to exercise rollback, as
  * {@code lib/test_hmm.c}'s {@code HMM_DMIRROR_FLAGS} does with {@code FAIL_ALLOC}.
  *
  * {@snippet lang = "java" :
@@ -25,8 +25,10 @@ public final class SimulatedDevice implements DeviceDriver {
 
     public SimulatedDevice(SimDeviceConfig config) {
         this.config = config;
-        this.copyEngine = new MemcpyCopyEngine(config.name(), config.copyThreads(),
-                (seq, i, src, dst) -> injector.shouldFail(seq, i, src, dst));
+        CopyFaultInjector injected = (seq, i, src, dst) -> injector.shouldFail(seq, i, src, dst);
+        this.copyEngine = config.asyncCopy()
+                ? MemcpyCopyEngine.dedicated(config.name(), config.copyThreads(), injected)
+                : new MemcpyCopyEngine(config.name(), config.copyThreads(), injected);
     }
 
     public SimDeviceConfig config() {
