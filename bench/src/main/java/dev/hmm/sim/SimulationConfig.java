@@ -44,7 +44,7 @@ import java.util.Map;
  * @param cudaLibrary the CUDA driver library ({@code --cuda-library}), for {@link DeviceBackend#CUDA}
  * @param asyncCopy each simulated device's copy engine is asynchronous ({@code --async-copy}): {@code copyThreads}
  *     threads of its own copy while the migrating thread does the next chunk's page-table work, as a GPU's copy
- *     engines do ({@link SimDeviceConfig#asyncCopy})
+ *     engines do ({@link SimDeviceConfig#asyncCopy}); the cuda backend's copies are asynchronous either way
  */
 public record SimulationConfig(Workload workload, long footprint, long deviceMemory, MemoryType deviceType,
         int pageSize, long ram, int cpuThreads, int deviceThreads, int copyThreads, int migrateBatch, long accesses,
@@ -96,10 +96,6 @@ public record SimulationConfig(Workload workload, long footprint, long deviceMem
         if (backend == DeviceBackend.CUDA && deviceType != MemoryType.DEVICE_PRIVATE) {
             throw new BadInputException("--device-type", "the cuda backend's GPU memory is not CPU-addressable; "
                     + "expected private");
-        }
-        if (backend == DeviceBackend.CUDA && asyncCopy) {
-            throw new BadInputException("--async-copy", "the cuda backend's copies are synchronous per batch for now; "
-                    + "expected --backend sim");
         }
         if (backend == DeviceBackend.CUDA && copyThreads != 1) {
             throw new BadInputException("--copy-threads", "the cuda backend copies with GPU kernels, not CPU threads; "

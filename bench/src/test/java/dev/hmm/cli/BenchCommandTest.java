@@ -128,7 +128,7 @@ class BenchCommandTest {
                 .containsEntry("library", lib);
         List<Map<String, Object>> rows = results(m);
         assertThat(rows).hasSize(2 + 1);
-        assertThat(rows.get(0)).containsEntry("threads", 1).containsKey("ceilingGBps");
+        assertThat(rows.get(0)).containsEntry("threads", 1).containsEntry("copy", "async").containsKey("ceilingGBps");
         assertThat((String) rows.get(0).get("ceiling")).contains("cuMemcpyHtoD");
         for (String suite : new String[] {"faults", "replay"}) {
             Path j = dir.resolve(suite + ".json");
@@ -151,7 +151,7 @@ class BenchCommandTest {
         "bench faults --warmup 61|--warmup", "bench faults --warmup x|--warmup",
         "bench replay --reclaim-cluster 0|--reclaim-cluster", "bench replay --reclaim-cluster x|--reclaim-cluster",
         "bench migrate --json /proc/nope/x.json|--json", "bench migrate --copy later|--copy",
-        "bench migrate --backend cuda --copy async|--copy"})
+        "bench migrate --backend cuda --copy sync|--copy"})
     void bad_input_is_one_line_and_exit_2(String args, String named) {
         SimulateCommandTest.Run r = SimulateCommandTest.hmm(args.split(" "));
         assertThat(r.code()).as(r.err()).isEqualTo(2);

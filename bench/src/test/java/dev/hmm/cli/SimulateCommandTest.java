@@ -291,7 +291,6 @@ class SimulateCommandTest {
         "--backend cuda --cuda-library /nonexistent/libcuda.so.1|--backend",
         "--backend cuda --device-type coherent|--device-type",
         "--backend cuda --copy-threads 2|--copy-threads",
-        "--backend cuda --async-copy|--async-copy",
         "--backend opencl|--backend"})
     void a_cuda_backend_that_cannot_run_is_one_line_and_exit_2(String args, String named) {
         java.util.List<String> a = new java.util.ArrayList<>(java.util.List.of("simulate", "--footprint", "4MiB"));

@@ -22,7 +22,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * middle leaves no page half-migrated, and the shadow-copy stress stays clean.
  */
 class AsyncCopyPipelineTest {
-    static final int BATCH = 64; // migrate_vma chunk; a pipelined call slices it in Migrator.PIPELINE_SLICES
+    // a migrate_vma chunk; a pipelined call slices it in Migrator.PIPELINE_SLICES slices of 64 pages (256 KiB)
+    static final int BATCH = 256;
 
     private static Fixture fixture(MemoryType type, int copyThreads) {
         return new Fixture(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH), type, 8L << 20, copyThreads, true);
@@ -87,6 +88,20 @@ class AsyncCopyPipelineTest {
         }
     }
 
+    // a call too small to slice (one slice would be under Migrator.MIN_SLICE_BYTES) is one chunk
+    @Test
+    void a_small_call_is_not_sliced() {
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
+            Device dev = engine.attachDevice(new RecordingDriver(order, -1));
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap(32L * PAGE, Prot.READ_WRITE);
+            mm.touch(va, 32L * PAGE, AccessType.WRITE);
+            assertThat(engine.migrate(mm, va, 32L * PAGE, dev).migrated()).isEqualTo(32);
+            assertThat(order).containsExactly("submit 0", "await 0");
+        }
+    }
+
     // a synchronous engine is not pipelined: each chunk is whole before the next begins
     @Test
     void a_synchronous_engine_runs_one_chunk_at_a_time() {
@@ -107,7 +122,7 @@ class AsyncCopyPipelineTest {
         try (Fixture f = fixture(type, 2)) {
             long va = f.mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
             f.fillInts(va, pages * PAGE, 5);
-            // fail the first page of every slice: pages 0, 16, 32, ... of the range
+            // fail the first page of every slice: pages 0, 64, 128, ... of the range
             f.driver.failWith((seq, i, s, d) -> i == 0);
             MigrationResult r = f.engine.migrate(f.mm, va, (long) pages * PAGE, f.device);
             f.driver.failWith(CopyFaultInjector.NONE);

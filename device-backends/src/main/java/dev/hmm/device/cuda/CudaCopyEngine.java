@@ -19,15 +19,17 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The GPU as a copy engine: one {@code hmm_copy_pages} kernel launch per {@link CopyBatch} (per 65,535 pages, the
  * grid's y limit), gathering the batch's scattered source frames into its scattered destination frames, then one
- * {@code cuStreamSynchronize}. This is the batched path of {@code shared/reference/gpu-h100.md}: per-page
+ * {@code cuStreamSynchronize}. Asynchronous ({@link #submit}): the launch returns at once and the synchronize waits
+ * in {@link Submission#await}, so {@code migrate_vma} prepares the next chunk while the GPU copies this one. This is the batched path of {@code shared/reference/gpu-h100.md}: per-page
  * {@code cudaMemcpyAsync} calls are launch-bound (about 3 µs each from Java, 1.37 GB/s at 4 KiB), one gather kernel
  * per batch reached 49.6 GB/s. Like a DMA engine it reads system RAM where it is: the RAM node's store is registered
  * with the driver ({@code cuMemHostRegister}, page-locked and mapped) on first use, and the kernel reads or writes it
  * over PCIe through its unified address.
  *
  * <p>Concurrency: callers (any engine thread) each take a {@link Lane} (a stream, a pinned index buffer and a kernel
- * argument block) from a lock-free stack and give it back after the synchronize, so batches from different threads
- * run on different streams and no memory is allocated per batch. A lane is used by one thread at a time: taking it
+ * argument block) from a lock-free stack and give it back after the synchronize, so batches in flight (from different
+ * threads, or the two chunks of one pipelined migration) run on different streams and no memory is allocated per
+ * batch; the index buffer is not reused before the kernels that read it are done. A lane is used by one thread at a time: taking it
  * from the stack hands it over, and the stack's own ordering makes the previous owner's writes visible.
  *
  * <p>Failures: if the driver reports an error for a launch or its synchronize, every page of the batch is marked
@@ -82,17 +84,32 @@ final class CudaCopyEngine implements CopyEngine {
         return lastError;
     }
 
+    /** Asynchronous: {@link #submit} launches the kernel and returns; the copy runs on the GPU beside the CPU. */
+    @Override
+    public boolean asynchronous() {
+        return true;
+    }
+
     @Override
     public void copy(CopyBatch batch) {
+        submit(batch).await();
+    }
+
+    /**
+     * Launches the batch's kernels on a lane's stream and returns; {@link Submission#await} synchronizes the stream
+     * and gives the lane back. An error at launch fails the batch at once; one at the synchronize fails it then.
+     */
+    @Override
+    public Submission submit(CopyBatch batch) {
         int n = batch.count();
         if (n == 0) {
-            return;
+            return Submission.DONE;
         }
         if (closed) {
             throw new IllegalStateException("copy engine of CUDA device " + ctx.ordinal + " is closed");
         }
         if (!batch.source().hasData() || !batch.destination().hasData()) {
-            return; // METADATA plane: nothing to move
+            return Submission.DONE; // METADATA plane: nothing to move
         }
         Lane lane = null;
         try {
@@ -100,17 +117,32 @@ final class CudaCopyEngine implements CopyEngine {
             long src = devicePointer(batch.source());
             long dst = devicePointer(batch.destination());
             lane = takeLane();
-            lane.run(batch, src, dst);
+            lane.launch(batch, src, dst);
         } catch (CudaException | IllegalArgumentException e) {
-            lastError = e.getMessage();
-            failedBatches.incrementAndGet();
-            for (int i = 0; i < n; i++) {
-                batch.fail(i);
-            }
-        } finally {
+            failBatch(batch, e);
             if (lane != null) {
                 idle.push(lane);
             }
+            return Submission.DONE;
+        }
+        Lane launched = lane;
+        return () -> {
+            try {
+                ctx.makeCurrent();
+                launched.sync();
+            } catch (CudaException e) {
+                failBatch(batch, e);
+            } finally {
+                idle.push(launched);
+            }
+        };
+    }
+
+    private void failBatch(CopyBatch batch, RuntimeException e) {
+        lastError = e.getMessage();
+        failedBatches.incrementAndGet();
+        for (int i = 0, n = batch.count(); i < n; i++) {
+            batch.fail(i);
         }
     }
 
@@ -213,7 +245,8 @@ final class CudaCopyEngine implements CopyEngine {
             }
         }
 
-        void run(CopyBatch b, long src, long dst) {
+        /** Fills the lane's index with the batch and launches its kernels; the stream runs them. */
+        void launch(CopyBatch b, long src, long dst) {
             int n = b.count();
             ensure(n);
             for (int i = 0; i < n; i++) {
@@ -235,6 +268,10 @@ final class CudaCopyEngine implements CopyEngine {
                         params, MemorySegment.NULL), "cuLaunchKernel(hmm_copy_pages, " + pages + " pages)");
                 launches.incrementAndGet();
             }
+        }
+
+        /** Waits for the kernels launched on this lane's stream. */
+        void sync() {
             driver.check(driver.streamSynchronize(stream), "cuStreamSynchronize after hmm_copy_pages");
         }
 

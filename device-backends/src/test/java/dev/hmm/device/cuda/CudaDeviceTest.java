@@ -193,6 +193,37 @@ class CudaDeviceTest {
         }
     }
 
+    // the GPU copies asynchronously, so migrate_vma pipelines: slice k+1 is launched on a second stream before slice
+    // k is synchronized. A failure reported at slice 0's synchronize rolls back slice 0 alone
+    @Test
+    void a_pipelined_migration_rolls_back_only_the_slice_the_gpu_failed() {
+        assumeTrue(FakeCuda.isFake(), "failures are injected through the fake driver");
+        int pages = 256; // one chunk, sliced in 4 slices of 64 pages (Migrator.PIPELINE_SLICES, MIN_SLICE_BYTES)
+        try (OnGpu g = new OnGpu(EngineConfig.of(8L << 20).withMigrateBatchPages(pages))) {
+            assertThat(g.gpu.copyEngine().asynchronous()).isTrue();
+            long len = pages * 4096L;
+            long va = g.mm.mmap(len, Prot.READ_WRITE);
+            byte[] data = new byte[(int) len];
+            new Random(5).nextBytes(data);
+            g.mm.write(va, data);
+            FakeCuda.hooks().failNextLaunches(1, 719); // CUDA_ERROR_LAUNCH_FAILED, reported at the synchronize
+            MigrationResult r = g.engine.migrate(g.mm, va, len, g.gpu);
+            for (int i = 0; i < pages; i++) {
+                assertThat(r.result(i)).as("page %d: %s", i, r)
+                        .isEqualTo(i < 64 ? MigrateResult.COPY_FAILED : MigrateResult.MIGRATED);
+            }
+            assertThat(g.driver.failedBatches()).isEqualTo(1);
+            byte[] seen = new byte[data.length];
+            g.gpu.read(g.mm, va, seen);
+            assertThat(seen).isEqualTo(data);
+            MigrationResult back = g.engine.migrateToRam(g.mm, va, len);
+            assertThat(back.migrated()).as("%s, driver: %s", back, g.driver.lastCopyError()).isEqualTo(pages);
+            g.mm.read(va, seen);
+            assertThat(seen).isEqualTo(data);
+            assertThat(g.engine.check()).isEmpty();
+        }
+    }
+
     // concurrent migrations, faults and accesses from several threads (a stream per thread), checked byte for byte
     @Test
     void stress_from_several_threads() throws Exception {
