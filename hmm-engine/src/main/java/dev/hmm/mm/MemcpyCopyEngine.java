@@ -105,7 +105,7 @@ public final class MemcpyCopyEngine implements CopyEngine {
             copyRange(batch, seq, 0, n);
             return;
         }
-        Completion done = new Completion(stripes - 1);
+        Completion done = new Completion(null, stripes - 1);
         int per = (n + stripes - 1) / stripes;
         for (int s = 1; s < stripes; s++) {
             int lo = s * per;
@@ -156,21 +156,26 @@ public final class MemcpyCopyEngine implements CopyEngine {
             return Submission.DONE;
         }
         int stripes = (int) Math.min(Math.min(threads, n), Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
-        Completion done = new Completion(stripes);
+        Completion done = new Completion(this, stripes);
         int per = (n + stripes - 1) / stripes;
         for (int s = 0; s < stripes; s++) {
             int lo = s * per;
             Stripe st = new Stripe(batch, seq, lo, Math.min(n, lo + per), done);
             while (!work.offer(st)) {
-                Thread.onSpinWait(); // queue full: the workers drain it
+                wakeIdleWorkers(); // queue full: the workers drain it, so none may sleep meanwhile
+                Thread.onSpinWait();
             }
         }
+        wakeIdleWorkers();
+        return done;
+    }
+
+    private void wakeIdleWorkers() {
         for (Worker w : workers) {
             if (w.idle) {
                 LockSupport.unpark(w.thread);
             }
         }
-        return done;
     }
 
     private void checkOpen() {
@@ -283,15 +288,19 @@ public final class MemcpyCopyEngine implements CopyEngine {
     /**
      * Completion notices of one batch: workers offer, the submitter polls (many-to-one). As a {@link Submission}
      * (asynchronous mode), {@link #await} spins, then yields, then parks briefly: the copy it waits for is tens of
-     * microseconds, shorter than a timed park's slack, and a worker posts its notice without waking anyone.
+     * microseconds, shorter than a timed park's slack, and a worker posts its notice without waking anyone. Once the
+     * engine is closed its workers are gone (or going), so the waiter runs what is still queued itself: a batch
+     * submitted just before {@link #close} is never left without a thread to copy it.
      */
     private static final class Completion implements Submission {
         private static final int SPINS = 1 << 12;
         private static final int YIELDS = 1 << 14;
         final MpscArrayQueue<Stripe> notices;
+        final MemcpyCopyEngine engine; // asynchronous mode only
         int remaining; // submitter only
 
-        Completion(int expected) {
+        Completion(MemcpyCopyEngine engine, int expected) {
+            this.engine = engine;
             this.notices = new MpscArrayQueue<>(Math.max(2, expected));
             this.remaining = expected;
         }
@@ -302,6 +311,8 @@ public final class MemcpyCopyEngine implements CopyEngine {
             while (remaining > 0) {
                 if (notices.poll() != null) {
                     remaining--;
+                } else if (engine != null && engine.closed && engine.runOne()) {
+                    idle = 0;
                 } else if (++idle < SPINS) {
                     Thread.onSpinWait();
                 } else if (idle < SPINS + YIELDS) {

@@ -104,6 +104,11 @@ final class Migrator {
             for (long cs = start; cs < end; cs += chunkBytes) {
                 long ce = Math.min(end, cs + chunkBytes);
                 int base = (int) ((cs - start) >>> mm.pageShift);
+                Scratch waiting = p.yieldToWriter(mm);
+                if (waiting != null) {
+                    end(waiting);
+                    afterToDevice(waiting, res, target, mask, maskBase);
+                }
                 Scratch cur = p.next();
                 begin(cur, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
                         maskBase + base, base);
@@ -190,6 +195,11 @@ final class Migrator {
             for (long cs = start; cs < end; cs += chunkBytes) {
                 long ce = Math.min(end, cs + chunkBytes);
                 int base = (int) ((cs - start) >>> mm.pageShift);
+                Scratch waiting = p.yieldToWriter(mm);
+                if (waiting != null) {
+                    end(waiting);
+                    collect(waiting.mv, res, waiting.base, true);
+                }
                 Scratch cur = p.next();
                 begin(cur, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
                         d.owner(), engine.ram(), d, null, 0, base);
@@ -279,6 +289,17 @@ final class Migrator {
                 prev.stamp = prev.stamp == prev.stampBeforeNext ? stampOf(prev) : -1;
             }
             return prev;
+        }
+
+        /**
+         * The chunk in flight, to be ended before the next is begun, when a thread waits for the mmap lock. Each
+         * chunk holds the read lock from its setup to its finalize, so two overlapping chunks would hold it for the
+         * whole call; a queued writer (mmap, munmap, mprotect) would wait for all of it, and, since this lock lets a
+         * queued writer go first, so would every new fault of the address space. Ending the chunk drops the lock to
+         * zero holds between chunks, as the synchronous path does. Null when nothing is to be ended.
+         */
+        Scratch yieldToWriter(AddressSpace mm) {
+            return inFlight != null && mm.mmapLock.hasQueuedThreads() ? drain() : null;
         }
 
         /** The chunk still in flight after the last was begun, now to be ended. */

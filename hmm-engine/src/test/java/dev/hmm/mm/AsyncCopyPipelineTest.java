@@ -102,6 +102,38 @@ class AsyncCopyPipelineTest {
         }
     }
 
+    // a batch still queued when the engine closes is copied by its waiter: the workers are gone, the wait is not endless
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    void a_batch_queued_at_close_is_still_copied() {
+        int big = 16384; // 64 MiB: the one worker is busy with it while the second batch waits in the queue
+        try (PageStore src = PageStore.offHeap(big, PAGE); PageStore dst = PageStore.offHeap(big, PAGE)) {
+            src.memory().fill((byte) 7);
+            MemcpyCopyEngine engine = MemcpyCopyEngine.dedicated("closing", 1, CopyFaultInjector.NONE);
+            CopyBatch first = new CopyBatch(big);
+            first.reset(src, dst);
+            for (int i = 0; i < big; i++) {
+                first.add(i, i);
+            }
+            CopyBatch second = new CopyBatch(1);
+            second.reset(dst, src);
+            second.add(CopyBatch.FILL, 1); // zero-fills src's frame 1
+            CopyEngine.Submission a = engine.submit(first);
+            CopyEngine.Submission b = engine.submit(second);
+            engine.close();
+            a.await();
+            b.await();
+            assertThat(first.failures()).isZero();
+            assertThat(second.failures()).isZero();
+            java.lang.foreign.ValueLayout.OfByte b8 = java.lang.foreign.ValueLayout.JAVA_BYTE;
+            assertThat(dst.memory().get(b8, (long) big * PAGE - 1)).isEqualTo((byte) 7);
+            assertThat(src.memory().get(b8, PAGE)).isZero();
+            assertThat(src.memory().get(b8, 2L * PAGE)).isEqualTo((byte) 7);
+            assertThatThrownBy(() -> engine.submit(second)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("closed");
+        }
+    }
+
     // a synchronous engine is not pipelined: each chunk is whole before the next begins
     @Test
     void a_synchronous_engine_runs_one_chunk_at_a_time() {
@@ -111,7 +143,7 @@ class AsyncCopyPipelineTest {
             long va = f.mm.mmap(2L * BATCH * PAGE, Prot.READ_WRITE);
             f.mm.touch(va, 2L * BATCH * PAGE, AccessType.WRITE);
             f.engine.migrate(f.mm, va, 2L * BATCH * PAGE, f.device);
-            assertThat(f.engine.stats().copyBatches()).isEqualTo(2); // one per 64-page chunk, not per slice
+            assertThat(f.engine.stats().copyBatches()).isEqualTo(2); // one per 256-page chunk, not one per slice
         }
     }
 
@@ -190,6 +222,75 @@ class AsyncCopyPipelineTest {
         }
     }
 
+    // an engine whose await throws: that slice rolls back (its copy's state is unknown), the slice in flight
+    // completes, and the exception reaches the caller
+    @Test
+    void an_await_that_throws_rolls_its_slice_back() {
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        int pages = BATCH;
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
+            RecordingDriver driver = new RecordingDriver(order, Integer.MAX_VALUE);
+            Device dev = engine.attachDevice(driver);
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            byte[] data = new byte[pages * PAGE];
+            new java.util.Random(4).nextBytes(data);
+            mm.write(va, data);
+            driver.awaitThrowAt.set(1); // slice 1, awaited while slice 2 is in flight
+            assertThatThrownBy(() -> engine.migrate(mm, va, (long) pages * PAGE, dev))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("injected await failure");
+            int slice = BATCH / Migrator.PIPELINE_SLICES;
+            for (int i = 0; i < pages; i++) {
+                int s = i / slice; // 0 and 2 completed, 1 rolled back, 3 never began
+                assertThat(mm.page(va + (long) i * PAGE).memoryType()).as("page " + i)
+                        .isEqualTo(s == 0 || s == 2 ? MemoryType.DEVICE_PRIVATE : MemoryType.SYSTEM_RAM);
+            }
+            assertThat(engine.check()).isEmpty();
+            byte[] back = new byte[pages * PAGE];
+            mm.read(va, back);
+            assertThat(back).isEqualTo(data);
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
+    // a thread waiting for the mmap lock (mmap, munmap, mprotect) gets it between two slices, as it would between two
+    // synchronous chunks: the pipeline ends the slice in flight before it begins the next, so the read lock drops
+    @Test
+    void a_queued_writer_gets_the_mmap_lock_between_slices() throws Exception {
+        List<String> order = Collections.synchronizedList(new ArrayList<>());
+        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
+            RecordingDriver driver = new RecordingDriver(order, -1);
+            Device dev = engine.attachDevice(driver);
+            AddressSpace mm = engine.createAddressSpace();
+            long va = mm.mmap((long) BATCH * PAGE, Prot.READ_WRITE);
+            mm.touch(va, (long) BATCH * PAGE, AccessType.WRITE);
+            java.util.concurrent.CountDownLatch mapped = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicBoolean writerWasFirst = new java.util.concurrent.atomic.AtomicBoolean();
+            Thread writer = new Thread(() -> {
+                mm.mmap(PAGE, Prot.READ_WRITE);
+                mapped.countDown();
+            });
+            driver.onSubmit = k -> {
+                if (k == 1) { // two slices in flight: queue a writer behind them
+                    writer.start();
+                    while (!mm.mmapLock.hasQueuedThreads()) {
+                        Thread.onSpinWait();
+                    }
+                } else if (k == 3) { // the writer has had its turn by now, or never gets one before the call ends
+                    try {
+                        writerWasFirst.set(mapped.await(10, java.util.concurrent.TimeUnit.SECONDS));
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            };
+            assertThat(engine.migrate(mm, va, (long) BATCH * PAGE, dev).migrated()).isEqualTo(BATCH);
+            writer.join(10_000);
+            assertThat(writerWasFirst).as("the writer got the mmap lock before the last slice began").isTrue();
+            assertThat(engine.check()).isEmpty();
+        }
+    }
+
     // the shadow-copy stress of ConcurrencyStressTest with the copies on the engine's own threads
     @ParameterizedTest
     @EnumSource(value = MemoryType.class, names = {"DEVICE_PRIVATE", "DEVICE_COHERENT"})
@@ -216,6 +317,10 @@ class AsyncCopyPipelineTest {
         final MemcpyCopyEngine inner = MemcpyCopyEngine.dedicated("rec", 1, CopyFaultInjector.NONE);
         final AtomicInteger submits = new AtomicInteger();
         final AtomicInteger throwAt;
+        /** The submission whose await throws (after its copy is done: the engine cannot know that). */
+        final AtomicInteger awaitThrowAt = new AtomicInteger(-1);
+        /** Called with each submission's number before it is submitted. */
+        volatile java.util.function.IntConsumer onSubmit = k -> { };
         final List<String> order;
         final CopyEngine engine = new CopyEngine() {
             @Override
@@ -226,6 +331,7 @@ class AsyncCopyPipelineTest {
             @Override
             public Submission submit(CopyBatch batch) {
                 int k = submits.getAndIncrement();
+                onSubmit.accept(k);
                 if (k == throwAt.get()) {
                     throw new IllegalStateException("injected submit failure at submission " + k);
                 }
@@ -233,6 +339,9 @@ class AsyncCopyPipelineTest {
                 Submission s = inner.submit(batch);
                 return () -> {
                     s.await();
+                    if (k == awaitThrowAt.get()) {
+                        throw new IllegalStateException("injected await failure at submission " + k);
+                    }
                     order.add("await " + k);
                 };
             }

@@ -120,22 +120,52 @@ final class CudaCopyEngine implements CopyEngine {
             lane.launch(batch, src, dst);
         } catch (CudaException | IllegalArgumentException e) {
             failBatch(batch, e);
-            if (lane != null) {
-                idle.push(lane);
-            }
+            handBack(lane); // a later launch of a long batch may fail while the earlier ones still run
             return Submission.DONE;
+        } catch (RuntimeException | Error e) {
+            handBack(lane);
+            throw e;
         }
         Lane launched = lane;
         return () -> {
+            if (closed) {
+                // close() destroyed the lanes (and waited for their streams): nothing left to synchronize
+                failBatch(batch, new IllegalStateException("copy engine of CUDA device " + ctx.ordinal
+                        + " closed while a batch was in flight"));
+                return;
+            }
             try {
                 ctx.makeCurrent();
+            } catch (RuntimeException e) {
+                // the stream cannot be synchronized from here: the lane is not reused (close() destroys it), and
+                // the batch's pages roll back
+                failBatch(batch, e);
+                return;
+            }
+            try {
                 launched.sync();
             } catch (CudaException e) {
                 failBatch(batch, e);
             } finally {
-                idle.push(launched);
+                idle.push(launched); // synchronized, even when it failed: its kernels are done
             }
         };
+    }
+
+    /**
+     * Gives a lane back after a failed submission, once its stream is idle: kernels launched before the failure may
+     * still read its index buffer. Errors of that synchronize are the batch's, already failed.
+     */
+    private void handBack(Lane lane) {
+        if (lane == null) {
+            return;
+        }
+        try {
+            lane.sync();
+        } catch (CudaException ignored) {
+            // reported with the batch
+        }
+        idle.push(lane);
     }
 
     private void failBatch(CopyBatch batch, RuntimeException e) {

@@ -213,6 +213,9 @@ class CudaDeviceTest {
                         .isEqualTo(i < 64 ? MigrateResult.COPY_FAILED : MigrateResult.MIGRATED);
             }
             assertThat(g.driver.failedBatches()).isEqualTo(1);
+            // one thread, two lanes: slice k+1 was launched while slice k's lane waited for its synchronize (the
+            // fake runs a kernel only at its stream's synchronize, so a lane handed back early would show in the bytes)
+            assertThat(FakeCuda.hooks().liveStreams()).isGreaterThanOrEqualTo(2);
             byte[] seen = new byte[data.length];
             g.gpu.read(g.mm, va, seen);
             assertThat(seen).isEqualTo(data);

@@ -6,7 +6,9 @@
  * end on any CI machine. It exports the driver entry points the backend binds, under their real symbol names, and is
  * strict where the real driver is: same error codes, a current context needed per thread, device memory that is not
  * zeroed, bounds-checked copies, sticky asynchronous faults. "Device" memory is ordinary host memory (one address
- * space, as with UVA); the only kernel, hmm_copy_pages, runs synchronously on the CPU at launch time.
+ * space, as with UVA); the only kernel, hmm_copy_pages, runs on the CPU when its stream is synchronized (or the
+ * stream destroyed, the context synchronized, memory freed): as on a GPU, nothing it writes is there before the
+ * synchronize, and the index buffers it reads must stay untouched until then.
  *
  * Environment (read by cuInit): FAKECUDA_DEVICES (default 1, at most 8; 0: cuInit fails with CUDA_ERROR_NO_DEVICE)
  * and FAKECUDA_MEM_BYTES (device memory per device, default 1 GiB). The fakecuda_* functions are test hooks.
@@ -63,7 +65,15 @@ struct region {
     unsigned flags; /* cuMemHostRegister flags */
     int dev;        /* DEVICE_MEM: the device whose memory it uses */
 };
-struct CUstream_st { struct CUstream_st *next; struct CUctx_st *ctx; CUresult pending; };
+/* A launched kernel not yet run: its arguments, read at launch as the driver does; the index buffers it points at are
+ * read when it runs. */
+struct launch {
+    struct launch *next;
+    uintptr_t src, dst, srcIdx, dstIdx;
+    int pageBytes, chunkBytes;
+    unsigned gridX, gridY;
+};
+struct CUstream_st { struct CUstream_st *next; struct CUctx_st *ctx; CUresult pending; struct launch *head, *tail; };
 struct CUfunc_st { struct CUmod_st *module; };
 struct CUmod_st { struct CUmod_st *next; struct CUctx_st *ctx; struct CUfunc_st fn; };
 struct CUctx_st {                 /* the primary context of one device */
@@ -87,6 +97,33 @@ static _Thread_local struct CUctx_st *current; /* set by cuCtxSetCurrent, per th
 static CUresult unlock_with(CUresult r) {
     pthread_mutex_unlock(&lock);
     return r;
+}
+
+static CUresult copy_pages(uintptr_t src, uintptr_t dst, uintptr_t srcIdx, uintptr_t dstIdx, int pageBytes,
+                           int chunkBytes, unsigned gridX, unsigned gridY);
+
+/* With the lock held: runs the kernels queued on `s`, in order; a fault makes its context's sticky error. */
+static void run_stream(struct CUstream_st *s) {
+    struct launch *l = s->head;
+    s->head = s->tail = NULL;
+    while (l != NULL) {
+        struct launch *next = l->next;
+        if (s->ctx->sticky == CUDA_SUCCESS) { /* a faulted context runs nothing more */
+            CUresult fault = copy_pages(l->src, l->dst, l->srcIdx, l->dstIdx, l->pageBytes, l->chunkBytes, l->gridX,
+                                        l->gridY);
+            if (fault != CUDA_SUCCESS) s->ctx->sticky = fault;
+        }
+        free(l);
+        l = next;
+    }
+}
+
+/* With the lock held: runs every queued kernel of context `ctx` (an implicit device synchronization). */
+static void run_context(struct CUctx_st *ctx) {
+    run_stream(&ctx->null_stream);
+    for (struct CUstream_st *s = streams; s != NULL; s = s->next) {
+        if (s->ctx == ctx) run_stream(s);
+    }
 }
 
 /* With the lock held: CUDA_SUCCESS if the calling thread has a usable current context, else what the call returns
@@ -275,6 +312,7 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
     if (!valid_device(dev)) return unlock_with(CUDA_ERROR_INVALID_DEVICE);
     if (ctxs[dev].retain == 0) return unlock_with(CUDA_ERROR_INVALID_CONTEXT);
     if (--ctxs[dev].retain == 0) {
+        run_context(&ctxs[dev]);
         ctxs[dev].sticky = CUDA_SUCCESS;
         ctxs[dev].null_stream.pending = CUDA_SUCCESS;
     }
@@ -299,9 +337,12 @@ CUresult cuCtxGetCurrent(CUcontext *pctx) {
     return unlock_with(CUDA_SUCCESS);
 }
 
-/* Returns (and clears) the first pending launch error of the context's streams. */
+/* Runs the context's queued kernels; returns a fault they made, else (and clears) the first pending launch error of
+ * the context's streams. */
 CUresult cuCtxSynchronize(void) {
     ENTER_CONTEXT(r);
+    run_context(current);
+    if (current->sticky != CUDA_SUCCESS) return unlock_with(current->sticky);
     CUresult first = current->null_stream.pending;
     current->null_stream.pending = CUDA_SUCCESS;
     for (struct CUstream_st *s = streams; s != NULL; s = s->next) {
@@ -340,6 +381,7 @@ CUresult cuStreamDestroy_v2(CUstream hStream) {
     ENTER_RELEASE(r);
     for (struct CUstream_st **link = &streams; *link != NULL; link = &(*link)->next) {
         if (*link == hStream && hStream->ctx == current) {
+            run_stream(hStream); /* the driver lets queued work finish */
             *link = hStream->next;
             free(hStream);
             return unlock_with(r);
@@ -348,11 +390,14 @@ CUresult cuStreamDestroy_v2(CUstream hStream) {
     return unlock_with(r != CUDA_SUCCESS ? r : CUDA_ERROR_INVALID_HANDLE);
 }
 
-/* Returns the stream's pending error: a fault stays (sticky), an injected launch failure is cleared. */
+/* Runs the stream's queued kernels, then returns its error: a fault stays (sticky), an injected launch failure is
+ * cleared. */
 CUresult cuStreamSynchronize(CUstream hStream) {
     ENTER_CONTEXT(r);
     struct CUstream_st *s = find_stream(hStream);
     if (s == NULL) return unlock_with(CUDA_ERROR_INVALID_HANDLE);
+    run_stream(s);
+    if (current->sticky != CUDA_SUCCESS) return unlock_with(current->sticky);
     r = s->pending;
     s->pending = CUDA_SUCCESS;
     return unlock_with(r);
@@ -376,6 +421,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize) {
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
     ENTER_RELEASE(r);
+    run_context(current); /* cuMemFree waits for the work that may use the memory */
     struct region **link = find_start(DEVICE_MEM, (uintptr_t) dptr), *g = link != NULL ? *link : NULL;
     if (g == NULL) return unlock_with(r != CUDA_SUCCESS ? r : CUDA_ERROR_INVALID_VALUE);
     ctxs[g->dev].used -= g->size;
@@ -399,6 +445,7 @@ CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) {
 
 CUresult cuMemFreeHost(void *p) {
     ENTER_RELEASE(r);
+    run_context(current);
     struct region **link = find_start(HOST_ALLOC, (uintptr_t) p), *g = link != NULL ? *link : NULL;
     if (g == NULL) return unlock_with(r != CUDA_SUCCESS ? r : CUDA_ERROR_INVALID_VALUE);
     *link = g->next;
@@ -424,6 +471,7 @@ CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int flags) {
 
 CUresult cuMemHostUnregister(void *p) {
     ENTER_RELEASE(r);
+    run_context(current);
     struct region **link = find_start(HOST_REG, (uintptr_t) p), *g = link != NULL ? *link : NULL;
     if (g == NULL) return unlock_with(r != CUDA_SUCCESS ? r : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
     *link = g->next;
@@ -601,10 +649,14 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDi
         if (stream->pending == CUDA_SUCCESS) stream->pending = fail_code;
         return unlock_with(CUDA_SUCCESS);
     }
+    struct launch *l = malloc(sizeof *l);
+    if (l == NULL) return unlock_with(CUDA_ERROR_OUT_OF_MEMORY);
+    *l = (struct launch) {NULL, (uintptr_t) src, (uintptr_t) dst, (uintptr_t) srcIdx, (uintptr_t) dstIdx, pageBytes,
+                          chunkBytes, gridDimX, gridDimY};
+    if (stream->tail != NULL) stream->tail->next = l; else stream->head = l;
+    stream->tail = l;
     launches++;
-    CUresult fault = copy_pages((uintptr_t) src, (uintptr_t) dst, (uintptr_t) srcIdx, (uintptr_t) dstIdx,
-                                pageBytes, chunkBytes, gridDimX, gridDimY);
-    if (fault != CUDA_SUCCESS) current->sticky = fault; /* surfaces at the next call, asynchronously */
+    /* runs at the stream's synchronize; a fault then becomes the context's sticky error */
     return unlock_with(CUDA_SUCCESS);
 }
 
