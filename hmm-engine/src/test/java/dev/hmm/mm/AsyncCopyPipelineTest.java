@@ -56,9 +56,10 @@ class AsyncCopyPipelineTest {
         }
     }
 
-    // the copy runs on the engine's own threads, never on the migrating thread
+    // the copy of a migration runs on the engine's own threads, never on the migrating thread (only batches under
+    // MemcpyCopyEngine.INLINE_BYTES, a fault's few pages, are copied by their submitter)
     @Test
-    void the_migrating_thread_never_copies() {
+    void the_migrating_thread_never_copies_a_migration() {
         Set<String> copiers = ConcurrentHashMap.newKeySet();
         try (Fixture f = fixture(MemoryType.DEVICE_PRIVATE, 2)) {
             f.driver.failWith((seq, i, s, d) -> {
@@ -71,6 +72,33 @@ class AsyncCopyPipelineTest {
             f.engine.migrateToRam(f.mm, va, 2L * BATCH * PAGE);
         }
         assertThat(copiers).isNotEmpty().allMatch(n -> n.startsWith("dev0-copy-"), "a copy-engine thread");
+    }
+
+    @Test
+    void a_fault_sized_batch_is_copied_by_its_submitter() {
+        int pages = (int) (MemcpyCopyEngine.INLINE_BYTES / PAGE);
+        try (PageStore src = PageStore.offHeap(pages, PAGE); PageStore dst = PageStore.offHeap(pages, PAGE)) {
+            src.memory().fill((byte) 3);
+            Set<String> copiers = ConcurrentHashMap.newKeySet();
+            MemcpyCopyEngine engine = MemcpyCopyEngine.dedicated("small", 1, (seq, i, s, d) -> {
+                copiers.add(Thread.currentThread().getName());
+                return false;
+            });
+            CopyBatch b = new CopyBatch(pages);
+            b.reset(src, dst);
+            for (int i = 0; i < pages - 1; i++) { // one page under INLINE_BYTES
+                b.add(i, i);
+            }
+            assertThat(engine.submit(b)).isSameAs(CopyEngine.Submission.DONE);
+            assertThat(copiers).containsExactly(Thread.currentThread().getName());
+            assertThat(dst.memory().get(java.lang.foreign.ValueLayout.JAVA_BYTE, (pages - 1L) * PAGE - 1))
+                    .isEqualTo((byte) 3);
+            b.add(pages - 1, pages - 1); // INLINE_BYTES: handed to the copy thread
+            copiers.clear();
+            engine.submit(b).await();
+            assertThat(copiers).containsExactly("small-copy-1");
+            engine.close();
+        }
     }
 
     // the overlap itself: chunk k+1 is submitted before chunk k's copy is awaited, and chunks end in order

@@ -14,7 +14,8 @@ import dev.hmm.mm.MemoryType;
  *     migrating thread copies); with it true, threads of the engine's own
  * @param asyncCopy the copy engine is asynchronous, as a GPU's DMA engines are: {@code copyThreads} threads of its own
  *     copy while the migrating thread does the page-table work of the next chunk ({@link CopyEngine#asynchronous});
- *     each copy, a one-page fault's too, is then handed to one of them
+ *     every copy of 256 KiB or more is handed to one of them (smaller ones, a fault's few pages, are copied by the
+ *     faulting thread: a hand-off would cost more)
  */
 public record SimDeviceConfig(String name, long capacityBytes, MemoryType type, int copyThreads, boolean asyncCopy) {
 
