@@ -58,7 +58,7 @@ public class MigrateVmaBenchmark {
      * (a diagnostic: the simulated device with a copy engine that copies nothing, so that {@code roundTrip} is the
      * engine's own work in the REAL layout).
      */
-    @Param({"sim"})
+    @Param({"sim", "sim-async"})
     String backend;
 
     MigrateRig rig;
