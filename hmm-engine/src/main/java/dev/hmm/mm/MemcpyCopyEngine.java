@@ -357,9 +357,15 @@ public final class MemcpyCopyEngine implements CopyEngine {
                     continue;
                 }
                 // a dedicated worker waits longer before it parks: its submitter's next chunk is usually a page-table
-                // pass away, and an unpark costs more than that on a virtual machine
-                if (++spins < (dedicated ? 2048 : 256)) {
+                // pass away, and an unpark costs more than that on a virtual machine. It yields rather than spins
+                // for most of that wait, so that on a machine with fewer cores than busy threads the submitter (who
+                // makes the next chunk) gets the core
+                if (++spins < 256) {
                     Thread.onSpinWait();
+                    continue;
+                }
+                if (dedicated && spins < 256 + 512) {
+                    Thread.yield();
                     continue;
                 }
                 idle = true;
