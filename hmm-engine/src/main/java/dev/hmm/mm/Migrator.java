@@ -12,6 +12,9 @@ import org.jctools.queues.MpmcArrayQueue;
  *  setup (collect, unmap, flush) -&gt; allocate destinations (one free-list CAS) -&gt; copy batch (copy engine)
  *  -&gt; pages -&gt; finalize
  * </pre>
+ * With an asynchronous copy engine (a GPU's, or the simulated device's {@code asyncCopy}) the chunks of one call are
+ * pipelined: chunk k+1 is set up, allocated and submitted before chunk k's copy is awaited and it is finalized
+ * ({@link Pipeline}; a call's chunk is cut into {@link #PIPELINE_SLICES} slices for it).
  * Directions: RAM to a device (private or coherent); a device to RAM; a device to a device of another owner through
  * RAM (a page of owner A asked onto device B is first migrated to RAM by A's copy engine, then to B, as
  * {@code svm_migrate_vram_to_vram} bounces through system memory).
