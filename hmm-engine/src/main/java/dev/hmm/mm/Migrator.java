@@ -101,30 +101,45 @@ final class Migrator {
 
     private void toDevice(Scratch sc, MigrationResult res, AddressSpace mm, long start, long end, Device target,
             long[] mask, int maskBase) {
-        Pipeline p = new Pipeline(sc, target.copyEngine().asynchronous());
+        runPipelined(sc, mm, start, end, target.copyEngine().asynchronous(),
+                (cur, cs, ce, base) -> begin(cur, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(),
+                        target, mask, maskBase + base, base),
+                done -> afterToDevice(done, res, target, mask, maskBase));
+    }
+
+    /** How a pass begins one chunk: {@link #begin} with the pass's selection, owner and target. */
+    @FunctionalInterface
+    private interface ChunkBegin {
+        void begin(Scratch sc, long cs, long ce, int base);
+    }
+
+    /**
+     * Runs {@code [start, end)} chunk by chunk: each is begun by {@code begin}, ended, then handed to {@code ended}
+     * (its results collected), in order; with {@code overlap}, through a {@link Pipeline} of depth two.
+     */
+    private void runPipelined(Scratch sc, AddressSpace mm, long start, long end, boolean overlap, ChunkBegin begin,
+            java.util.function.Consumer<Scratch> ended) {
+        Pipeline p = new Pipeline(sc, overlap);
         long chunkBytes = (long) p.chunkPages(sc, mm) << mm.pageShift;
         try {
             for (long cs = start; cs < end; cs += chunkBytes) {
-                long ce = Math.min(end, cs + chunkBytes);
-                int base = (int) ((cs - start) >>> mm.pageShift);
                 Scratch waiting = p.yieldToWriter(mm);
                 if (waiting != null) {
                     end(waiting);
-                    afterToDevice(waiting, res, target, mask, maskBase);
+                    ended.accept(waiting);
                 }
                 Scratch cur = p.next();
-                begin(cur, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
-                        maskBase + base, base);
+                begin.begin(cur, cs, Math.min(end, cs + chunkBytes), (int) ((cs - start) >>> mm.pageShift));
                 Scratch done = p.started(cur);
                 if (done != null) {
                     end(done);
-                    afterToDevice(done, res, target, mask, maskBase);
+                    ended.accept(done);
                 }
             }
             Scratch last = p.drain();
             if (last != null) {
                 end(last);
-                afterToDevice(last, res, target, mask, maskBase);
+                ended.accept(last);
             }
         } catch (RuntimeException | Error e) {
             p.abort(e);
@@ -192,36 +207,11 @@ final class Migrator {
 
     /** {@link #toRam} with one device to collect from: pipelined when its copy engine is asynchronous. */
     private void oneDeviceToRam(Scratch sc, MigrationResult res, AddressSpace mm, long start, long end, Device d) {
-        Pipeline p = new Pipeline(sc, d.copyEngine().asynchronous());
-        long chunkBytes = (long) p.chunkPages(sc, mm) << mm.pageShift;
-        try {
-            for (long cs = start; cs < end; cs += chunkBytes) {
-                long ce = Math.min(end, cs + chunkBytes);
-                int base = (int) ((cs - start) >>> mm.pageShift);
-                Scratch waiting = p.yieldToWriter(mm);
-                if (waiting != null) {
-                    end(waiting);
-                    collect(waiting.mv, res, waiting.base, true);
-                }
-                Scratch cur = p.next();
-                begin(cur, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
-                        d.owner(), engine.ram(), d, null, 0, base);
-                Scratch done = p.started(cur);
-                if (done != null) {
-                    end(done);
-                    collect(done.mv, res, done.base, true);
-                }
-            }
-            Scratch last = p.drain();
-            if (last != null) {
-                end(last);
-                collect(last.mv, res, last.base, true);
-            }
-        } catch (RuntimeException | Error e) {
-            p.abort(e);
-            throw e;
-        }
-        p.release();
+        runPipelined(sc, mm, start, end, d.copyEngine().asynchronous(),
+                (cur, cs, ce, base) -> begin(cur, mm, cs, ce,
+                        MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT, d.owner(), engine.ram(),
+                        d, null, 0, base),
+                done -> collect(done.mv, res, done.base, true));
     }
 
     /**

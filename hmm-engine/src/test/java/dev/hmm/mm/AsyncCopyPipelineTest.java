@@ -104,14 +104,9 @@ class AsyncCopyPipelineTest {
     // the overlap itself: chunk k+1 is submitted before chunk k's copy is awaited, and chunks end in order
     @Test
     void the_next_chunk_is_submitted_before_the_previous_one_is_awaited() {
-        List<String> order = Collections.synchronizedList(new ArrayList<>());
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
-            Device dev = engine.attachDevice(new RecordingDriver(order, -1));
-            AddressSpace mm = engine.createAddressSpace();
-            long va = mm.mmap((long) BATCH * PAGE, Prot.READ_WRITE);
-            mm.touch(va, (long) BATCH * PAGE, AccessType.WRITE);
-            assertThat(engine.migrate(mm, va, (long) BATCH * PAGE, dev).migrated()).isEqualTo(BATCH);
-            assertThat(order).containsExactly("submit 0", "submit 1", "await 0", "submit 2", "await 1", "submit 3",
+        try (Recorded r = new Recorded(BATCH, 1)) {
+            assertThat(r.engine.migrate(r.mm, r.va, r.bytes(), r.dev).migrated()).isEqualTo(BATCH);
+            assertThat(r.order).containsExactly("submit 0", "submit 1", "await 0", "submit 2", "await 1", "submit 3",
                     "await 2", "await 3");
         }
     }
@@ -119,14 +114,9 @@ class AsyncCopyPipelineTest {
     // a call too small to slice (one slice would be under Migrator.MIN_SLICE_BYTES) is one chunk
     @Test
     void a_small_call_is_not_sliced() {
-        List<String> order = Collections.synchronizedList(new ArrayList<>());
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
-            Device dev = engine.attachDevice(new RecordingDriver(order, -1));
-            AddressSpace mm = engine.createAddressSpace();
-            long va = mm.mmap(32L * PAGE, Prot.READ_WRITE);
-            mm.touch(va, 32L * PAGE, AccessType.WRITE);
-            assertThat(engine.migrate(mm, va, 32L * PAGE, dev).migrated()).isEqualTo(32);
-            assertThat(order).containsExactly("submit 0", "await 0");
+        try (Recorded r = new Recorded(32, 2)) {
+            assertThat(r.engine.migrate(r.mm, r.va, r.bytes(), r.dev).migrated()).isEqualTo(32);
+            assertThat(r.order).containsExactly("submit 0", "await 0");
         }
     }
 
@@ -209,25 +199,19 @@ class AsyncCopyPipelineTest {
     @ParameterizedTest
     @ValueSource(booleans = {true, false})
     void an_exception_in_the_middle_of_the_pipeline_leaves_every_page_whole(boolean toDevice) {
-        List<String> order = Collections.synchronizedList(new ArrayList<>());
         int pages = BATCH;
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
-            RecordingDriver driver = new RecordingDriver(order, Integer.MAX_VALUE);
-            Device dev = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
-            long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
-            byte[] data = new byte[pages * PAGE];
-            new java.util.Random(3).nextBytes(data);
-            mm.write(va, data);
+        try (Recorded r = new Recorded(pages, 3)) {
+            HmmEngine engine = r.engine;
+            AddressSpace mm = r.mm;
             if (!toDevice) {
-                assertThat(engine.migrate(mm, va, (long) pages * PAGE, dev).migrated()).isEqualTo(pages);
+                assertThat(engine.migrate(mm, r.va, r.bytes(), r.dev).migrated()).isEqualTo(pages);
             }
-            driver.throwAt.set(driver.submits.get() + 2); // the third submission of the next call
+            r.driver.throwAt.set(r.driver.submits.get() + 2); // the third submission of the next call
             assertThatThrownBy(() -> {
                 if (toDevice) {
-                    engine.migrate(mm, va, (long) pages * PAGE, dev);
+                    engine.migrate(mm, r.va, r.bytes(), r.dev);
                 } else {
-                    engine.migrateToRam(mm, va, (long) pages * PAGE);
+                    engine.migrateToRam(mm, r.va, r.bytes());
                 }
             }).isInstanceOf(IllegalStateException.class).hasMessageContaining("injected submit failure");
             assertThat(engine.check()).isEmpty();
@@ -236,16 +220,16 @@ class AsyncCopyPipelineTest {
             MemoryType stayed = toDevice ? MemoryType.SYSTEM_RAM : MemoryType.DEVICE_PRIVATE;
             for (int i = 0; i < pages; i++) {
                 // slices 0 and 1 completed (1 was in flight when 2 failed); 2 rolled back; 3 never began
-                assertThat(mm.page(va + (long) i * PAGE).memoryType()).as("page " + i)
+                assertThat(mm.page(r.va + (long) i * PAGE).memoryType()).as("page " + i)
                         .isEqualTo(i < 2 * slice ? moved : stayed);
             }
             byte[] back = new byte[pages * PAGE];
-            mm.read(va, back); // every page faults back whole
-            assertThat(back).isEqualTo(data);
-            driver.throwAt.set(Integer.MAX_VALUE);
-            assertThat(engine.migrate(mm, va, (long) pages * PAGE, dev).migrated()).isEqualTo(pages);
-            dev.read(mm, va, back);
-            assertThat(back).isEqualTo(data);
+            mm.read(r.va, back); // every page faults back whole
+            assertThat(back).isEqualTo(r.data);
+            r.driver.throwAt.set(Integer.MAX_VALUE);
+            assertThat(engine.migrate(mm, r.va, r.bytes(), r.dev).migrated()).isEqualTo(pages);
+            r.dev.read(mm, r.va, back);
+            assertThat(back).isEqualTo(r.data);
             assertThat(engine.check()).isEmpty();
         }
     }
@@ -254,30 +238,22 @@ class AsyncCopyPipelineTest {
     // completes, and the exception reaches the caller
     @Test
     void an_await_that_throws_rolls_its_slice_back() {
-        List<String> order = Collections.synchronizedList(new ArrayList<>());
         int pages = BATCH;
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
-            RecordingDriver driver = new RecordingDriver(order, Integer.MAX_VALUE);
-            Device dev = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
-            long va = mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
-            byte[] data = new byte[pages * PAGE];
-            new java.util.Random(4).nextBytes(data);
-            mm.write(va, data);
-            driver.awaitThrowAt.set(1); // slice 1, awaited while slice 2 is in flight
-            assertThatThrownBy(() -> engine.migrate(mm, va, (long) pages * PAGE, dev))
+        try (Recorded r = new Recorded(pages, 4)) {
+            r.driver.awaitThrowAt.set(1); // slice 1, awaited while slice 2 is in flight
+            assertThatThrownBy(() -> r.engine.migrate(r.mm, r.va, r.bytes(), r.dev))
                     .isInstanceOf(IllegalStateException.class).hasMessageContaining("injected await failure");
             int slice = BATCH / Migrator.PIPELINE_SLICES;
             for (int i = 0; i < pages; i++) {
                 int s = i / slice; // 0 and 2 completed, 1 rolled back, 3 never began
-                assertThat(mm.page(va + (long) i * PAGE).memoryType()).as("page " + i)
+                assertThat(r.mm.page(r.va + (long) i * PAGE).memoryType()).as("page " + i)
                         .isEqualTo(s == 0 || s == 2 ? MemoryType.DEVICE_PRIVATE : MemoryType.SYSTEM_RAM);
             }
-            assertThat(engine.check()).isEmpty();
+            assertThat(r.engine.check()).isEmpty();
             byte[] back = new byte[pages * PAGE];
-            mm.read(va, back);
-            assertThat(back).isEqualTo(data);
-            assertThat(engine.check()).isEmpty();
+            r.mm.read(r.va, back);
+            assertThat(back).isEqualTo(r.data);
+            assertThat(r.engine.check()).isEmpty();
         }
     }
 
@@ -285,20 +261,15 @@ class AsyncCopyPipelineTest {
     // synchronous chunks: the pipeline ends the slice in flight before it begins the next, so the read lock drops
     @Test
     void a_queued_writer_gets_the_mmap_lock_between_slices() throws Exception {
-        List<String> order = Collections.synchronizedList(new ArrayList<>());
-        try (HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH))) {
-            RecordingDriver driver = new RecordingDriver(order, -1);
-            Device dev = engine.attachDevice(driver);
-            AddressSpace mm = engine.createAddressSpace();
-            long va = mm.mmap((long) BATCH * PAGE, Prot.READ_WRITE);
-            mm.touch(va, (long) BATCH * PAGE, AccessType.WRITE);
+        try (Recorded r = new Recorded(BATCH, 5)) {
+            AddressSpace mm = r.mm;
             java.util.concurrent.CountDownLatch mapped = new java.util.concurrent.CountDownLatch(1);
             java.util.concurrent.atomic.AtomicBoolean writerWasFirst = new java.util.concurrent.atomic.AtomicBoolean();
             Thread writer = new Thread(() -> {
                 mm.mmap(PAGE, Prot.READ_WRITE);
                 mapped.countDown();
             });
-            driver.onSubmit = k -> {
+            r.driver.onSubmit = k -> {
                 if (k == 1) { // two slices in flight: queue a writer behind them
                     writer.start();
                     while (!mm.mmapLock.hasQueuedThreads()) {
@@ -312,10 +283,10 @@ class AsyncCopyPipelineTest {
                     }
                 }
             };
-            assertThat(engine.migrate(mm, va, (long) BATCH * PAGE, dev).migrated()).isEqualTo(BATCH);
+            assertThat(r.engine.migrate(mm, r.va, r.bytes(), r.dev).migrated()).isEqualTo(BATCH);
             writer.join(10_000);
             assertThat(writerWasFirst).as("the writer got the mmap lock before the last slice began").isTrue();
-            assertThat(engine.check()).isEmpty();
+            assertThat(r.engine.check()).isEmpty();
         }
     }
 
@@ -334,6 +305,38 @@ class AsyncCopyPipelineTest {
             f.mm.close();
             assertThat(f.engine.ram().freeFrames()).isEqualTo(f.engine.ram().frames());
             assertThat(f.device.freeFrames()).isEqualTo(f.device.node().frames());
+        }
+    }
+
+    /**
+     * An engine with a {@link RecordingDriver} (migrate_vma chunks of {@link #BATCH}) and {@code pages} pages mapped
+     * in RAM, filled with random bytes ({@link #data}) from {@code seed}.
+     */
+    private static final class Recorded implements AutoCloseable {
+        final List<String> order = Collections.synchronizedList(new ArrayList<>());
+        final HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH));
+        final RecordingDriver driver = new RecordingDriver(order, Integer.MAX_VALUE);
+        final Device dev = engine.attachDevice(driver);
+        final AddressSpace mm = engine.createAddressSpace();
+        final int pages;
+        final long va;
+        final byte[] data;
+
+        Recorded(int pages, long seed) {
+            this.pages = pages;
+            this.va = mm.mmap(bytes(), Prot.READ_WRITE);
+            this.data = new byte[pages * PAGE];
+            new java.util.Random(seed).nextBytes(data);
+            mm.write(va, data);
+        }
+
+        long bytes() {
+            return (long) pages * PAGE;
+        }
+
+        @Override
+        public void close() {
+            engine.close();
         }
     }
 
