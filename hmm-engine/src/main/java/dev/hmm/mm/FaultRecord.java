@@ -68,12 +68,19 @@ final class FaultRecord {
                 Thread.onSpinWait();
             }
         }
+        boolean interrupted = false;
         while (pending) {
             parked = true;
             if (pending) {
                 LockSupport.park(this);
+                // a fault cannot be abandoned half-serviced: wait on with the flag cleared (park returns at once
+                // while it is set, so this loop would spin) and give it back at the end
+                interrupted |= Thread.interrupted();
             }
             parked = false;
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 

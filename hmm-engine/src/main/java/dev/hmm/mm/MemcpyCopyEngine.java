@@ -322,6 +322,7 @@ public final class MemcpyCopyEngine implements CopyEngine {
         @Override
         public void await() {
             int idle = 0;
+            boolean interrupted = false;
             while (remaining > 0) {
                 if (notices.poll() != null) {
                     remaining--;
@@ -332,8 +333,14 @@ public final class MemcpyCopyEngine implements CopyEngine {
                 } else if (idle < SPINS + YIELDS) {
                     Thread.yield();
                 } else {
+                    // uninterruptible, as a migration cannot stop half-copied: park returns at once while the
+                    // interrupt flag is set, so clear it for the wait (or this loop spins) and restore it after
                     LockSupport.parkNanos(50_000);
+                    interrupted |= Thread.interrupted();
                 }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
             }
         }
     }

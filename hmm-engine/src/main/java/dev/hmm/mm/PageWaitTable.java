@@ -49,6 +49,7 @@ final class PageWaitTable {
         long t0 = System.nanoTime();
         waits.increment();
         Waiter node = null;
+        boolean interrupted = false;
         try {
             for (;;) {
                 if (node == null || node.woken) {
@@ -59,9 +60,15 @@ final class PageWaitTable {
                     return;
                 }
                 LockSupport.park(this);
+                // uninterruptible, as wait_on_page_locked is: park returns at once while the interrupt flag is
+                // set, so clear it for the wait (or this loop spins) and give it back when the wait ends
+                interrupted |= Thread.interrupted();
             }
         } finally {
             waitNanos.add(System.nanoTime() - t0);
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
