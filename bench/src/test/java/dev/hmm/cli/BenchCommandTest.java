@@ -74,6 +74,25 @@ class BenchCommandTest {
         }
     }
 
+    // without --copy, the target's case (4 KiB x 512, one thread) is measured in both modes; --copy sync keeps it sync
+    @Test
+    void migrate_measures_the_target_case_asynchronously_too_by_default(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("t.json");
+        String[] common = {"bench", "migrate", "--page-sizes", "4KiB", "--batches", "32,512", "--threads", "1",
+            "--seconds", "0.05", "--warmup", "0.05", "--json", json.toString()};
+        SimulateCommandTest.Run r = SimulateCommandTest.hmm(common);
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(results(json)).extracting(m -> m.get("batch") + " " + m.get("copy"))
+                .containsExactly("32 sync", "512 sync", "512 async", "512 null");
+        String[] explicit = java.util.Arrays.copyOf(common, common.length + 2);
+        explicit[common.length] = "--copy";
+        explicit[common.length + 1] = "sync";
+        r = SimulateCommandTest.hmm(explicit);
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(results(json)).extracting(m -> m.get("batch") + " " + m.get("copy"))
+                .containsExactly("32 sync", "512 sync", "512 null");
+    }
+
     @Test
     void faults_and_replay_rows(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("f.json");
