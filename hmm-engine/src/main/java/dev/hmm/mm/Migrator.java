@@ -183,35 +183,25 @@ final class Migrator {
 
     private void toRam(Scratch sc, MigrationResult res, AddressSpace mm, long start, long end, Device only) {
         List<Device> devices = only != null ? List.of(only) : engine.devices();
-        if (devices.size() == 1) {
-            oneDeviceToRam(sc, res, mm, start, end, devices.get(0));
+        if (devices.isEmpty()) {
+            long chunkBytes = (long) sc.mv.capacity() << mm.pageShift;
+            for (long cs = start; cs < end; cs += chunkBytes) {
+                runChunk(sc, mm, cs, Math.min(end, cs + chunkBytes), 0, null, engine.ram(), null, null, 0);
+                collect(sc.mv, res, (int) ((cs - start) >>> mm.pageShift), false);
+            }
+            release(sc); // not after an exception: a failed call may leave the pair half-used
             return;
         }
-        long chunkBytes = (long) sc.mv.capacity() << mm.pageShift;
-        MigrateVma mv = sc.mv;
-        for (long cs = start; cs < end; cs += chunkBytes) {
-            long ce = Math.min(end, cs + chunkBytes);
-            int base = (int) ((cs - start) >>> mm.pageShift);
-            if (devices.isEmpty()) {
-                runChunk(sc, mm, cs, ce, 0, null, engine.ram(), null, null, 0);
-                collect(mv, res, base, false);
-            }
-            for (Device d : devices) {
-                runChunk(sc, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
-                        d.owner(), engine.ram(), d, null, 0);
-                collect(mv, res, base, true);
-            }
+        // one pass over the range per owner, each pipelined on its own copy engine; a page another owner holds is
+        // OTHER_OWNER in this pass and takes its result from its owner's (collect merges)
+        for (int k = 0; k < devices.size(); k++) {
+            Device d = devices.get(k);
+            runPipelined(k == 0 ? sc : acquire(), mm, start, end, d.copyEngine().asynchronous(),
+                    (cur, cs, ce, base) -> begin(cur, mm, cs, ce,
+                            MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT, d.owner(),
+                            engine.ram(), d, null, 0, base),
+                    done -> collect(done.mv, res, done.base, true));
         }
-        release(sc); // not after an exception: a failed call may leave the pair half-used
-    }
-
-    /** {@link #toRam} with one device to collect from: pipelined when its copy engine is asynchronous. */
-    private void oneDeviceToRam(Scratch sc, MigrationResult res, AddressSpace mm, long start, long end, Device d) {
-        runPipelined(sc, mm, start, end, d.copyEngine().asynchronous(),
-                (cur, cs, ce, base) -> begin(cur, mm, cs, ce,
-                        MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT, d.owner(), engine.ram(),
-                        d, null, 0, base),
-                done -> collect(done.mv, res, done.base, true));
     }
 
     /**

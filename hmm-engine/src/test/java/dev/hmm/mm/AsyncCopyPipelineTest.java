@@ -111,6 +111,36 @@ class AsyncCopyPipelineTest {
         }
     }
 
+    // back to RAM from two devices of different owners: one pass per owner over the range, each pipelined on its own
+    // copy engine (each device's second slice is submitted before its first is awaited), every byte home
+    @Test
+    void a_call_back_to_ram_from_two_devices_pipelines_each() {
+        try (Recorded r = new Recorded(2 * BATCH, 3)) {
+            RecordingDriver other = new RecordingDriver(r.order, Integer.MAX_VALUE, "b ");
+            Device b = r.engine.attachDevice(other);
+            long half = (long) BATCH * PAGE;
+            assertThat(r.engine.migrate(r.mm, r.va, half, r.dev).migrated()).isEqualTo(BATCH);
+            assertThat(r.engine.migrate(r.mm, r.va + half, half, b).migrated()).isEqualTo(BATCH);
+            r.order.clear();
+            MigrationResult back = r.engine.migrateToRam(r.mm, r.va, r.bytes());
+            assertThat(back.migrated()).as(back.toString()).isEqualTo(2 * BATCH);
+            for (String d : List.of("", "b ")) {
+                List<String> mine = r.order.stream().filter(e -> e.startsWith(d + "submit") || e.startsWith(d + "await"))
+                        .toList();
+                assertThat(mine).as("device '%s': %s", d, r.order).hasSizeGreaterThan(2);
+                assertThat(mine.indexOf(mine.get(0).replace("submit", "await")))
+                        .as("device '%s' awaits its first slice after submitting its second: %s", d, mine)
+                        .isGreaterThan(1);
+            }
+            long faults = r.engine.stats().cpuFaults();
+            byte[] got = new byte[r.data.length];
+            r.mm.read(r.va, got);
+            assertThat(got).isEqualTo(r.data);
+            assertThat(r.engine.stats().cpuFaults()).isEqualTo(faults); // read from RAM: nothing left on a device
+            assertThat(r.engine.check()).isEmpty();
+        }
+    }
+
     // a call too small to slice (one slice would be under Migrator.MIN_SLICE_BYTES) is one chunk
     @Test
     void a_small_call_is_not_sliced() {
@@ -366,14 +396,14 @@ class AsyncCopyPipelineTest {
                 if (k == throwAt.get()) {
                     throw new IllegalStateException("injected submit failure at submission " + k);
                 }
-                order.add("submit " + k);
+                order.add(prefix + "submit " + k);
                 Submission s = inner.submit(batch);
                 return () -> {
                     s.await();
                     if (k == awaitThrowAt.get()) {
                         throw new IllegalStateException("injected await failure at submission " + k);
                     }
-                    order.add("await " + k);
+                    order.add(prefix + "await " + k);
                 };
             }
 
@@ -393,14 +423,22 @@ class AsyncCopyPipelineTest {
             }
         };
 
+        /** Prepended to each record, and the driver's name when not empty. */
+        final String prefix;
+
         RecordingDriver(List<String> order, int throwAt) {
+            this(order, throwAt, "");
+        }
+
+        RecordingDriver(List<String> order, int throwAt, String prefix) {
             this.order = order;
             this.throwAt = new AtomicInteger(throwAt);
+            this.prefix = prefix;
         }
 
         @Override
         public String name() {
-            return "rec";
+            return prefix.isEmpty() ? "rec" : prefix.trim();
         }
 
         @Override
