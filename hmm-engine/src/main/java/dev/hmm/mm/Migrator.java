@@ -104,7 +104,7 @@ final class Migrator {
         runPipelined(sc, mm, start, end, target.copyEngine().asynchronous(),
                 (cur, cs, ce, base) -> begin(cur, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(),
                         target, mask, maskBase + base, base),
-                done -> afterToDevice(done, res, target, mask, maskBase));
+                done -> afterToDevice(done, res, target));
     }
 
     /** How a pass begins one chunk: {@link #begin} with the pass's selection, owner and target. */
@@ -133,7 +133,7 @@ final class Migrator {
                 Scratch done = p.started(cur);
                 if (done != null) {
                     end(done);
-                    ended.accept(done);
+                    p.whileInFlight(ended, done);
                 }
             }
             Scratch last = p.drain();
@@ -152,7 +152,7 @@ final class Migrator {
      * After a chunk to a device: pages another device owns come back to RAM through their owner's copy engine, then
      * go to {@code target} ({@code svm_migrate_vram_to_vram} bounces through system memory). Rare, so synchronous.
      */
-    private void afterToDevice(Scratch sc, MigrationResult res, Device target, long[] mask, int maskBase) {
+    private void afterToDevice(Scratch sc, MigrationResult res, Device target) {
         MigrateVma mv = sc.mv;
         boolean foreign = collect(mv, res, sc.base, false);
         if (!foreign) {
@@ -162,14 +162,21 @@ final class Migrator {
         long cs = sc.cs;
         long ce = sc.ce;
         int base = sc.base;
+        // only the foreign pages: a pass over the whole chunk would invalidate (and unmap from the target's mirror)
+        // the pages the chunk has just mapped there
+        long[] foreignPages = new long[(mv.npages() + 63) >>> 6];
+        for (int i = 0; i < mv.npages(); i++) {
+            if (res.get(base + i) == MigrateResult.OTHER_OWNER) {
+                foreignPages[i >>> 6] |= 1L << (i & 63);
+            }
+        }
         for (Device other : engine.devices()) {
             if (other != target) {
                 runChunk(sc, mm, cs, ce, MigrateVma.SELECT_DEVICE_PRIVATE | MigrateVma.SELECT_DEVICE_COHERENT,
-                        other.owner(), engine.ram(), other, mask, maskBase + base);
+                        other.owner(), engine.ram(), other, foreignPages, 0);
             }
         }
-        runChunk(sc, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, mask,
-                maskBase + base);
+        runChunk(sc, mm, cs, ce, MigrateVma.SELECT_SYSTEM, target.owner(), target.node(), target, foreignPages, 0);
         collect(mv, res, base, true);
     }
 
@@ -272,6 +279,21 @@ final class Migrator {
                 prev.stamp = prev.stamp == prev.stampBeforeNext ? stampOf(prev) : -1;
             }
             return prev;
+        }
+
+        /**
+         * Runs {@code ended} on a chunk just ended while the next one is in flight. What it does to the ended chunk's
+         * range (a bounce of another owner's pages through RAM invalidates it) bumps the notifier stripes the chunk
+         * in flight stamped; that change is taken as the pipeline's own when nothing else had changed the stamp
+         * before it, by the argument of {@link #started}: the in-flight chunk's pages are its migration entries.
+         */
+        void whileInFlight(java.util.function.Consumer<Scratch> ended, Scratch done) {
+            Scratch busy = inFlight;
+            long before = busy != null && busy.stamp >= 0 ? stampOf(busy) : -1;
+            ended.accept(done);
+            if (before >= 0 && busy.stamp == before) {
+                busy.stamp = stampOf(busy);
+            }
         }
 
         /**

@@ -141,6 +141,32 @@ class AsyncCopyPipelineTest {
         }
     }
 
+    // a page of another owner in a slice is bounced through RAM after that slice ends, while the next slice is in
+    // flight: the bounce touches only that page, so the slice keeps its pages mapped on the target, and its
+    // invalidations do not keep the slice in flight from being mapped either (synchronous: one chunk, the first half)
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void a_bounce_through_ram_leaves_the_other_pages_mapped(boolean async) {
+        try (Fixture f = new Fixture(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH), MemoryType.DEVICE_PRIVATE,
+                8L << 20, 1, async)) {
+            Device other = f.addDevice("dev1", MemoryType.DEVICE_PRIVATE, 2L << 20);
+            int slice = (int) (Migrator.MIN_SLICE_BYTES / PAGE);
+            int pages = 2 * slice;
+            long va = f.mm.mmap((long) pages * PAGE, Prot.READ_WRITE);
+            f.fillInts(va, pages * PAGE, 5);
+            assertThat(f.engine.migrate(f.mm, va + 3L * PAGE, PAGE, other).migrated()).isEqualTo(1);
+            MigrationResult r = f.engine.migrate(f.mm, va, (long) pages * PAGE, f.device);
+            assertThat(r.migrated()).as(r.toString()).isEqualTo(pages);
+            long faults = f.engine.stats().deviceFaults();
+            byte[] b = new byte[pages * PAGE];
+            f.device.read(f.mm, va, b);
+            Fixture.assertInts(b, 5);
+            assertThat(f.engine.stats().deviceFaults() - faults).as("device faults reading the migrated range")
+                    .isZero();
+            assertThat(f.engine.check()).isEmpty();
+        }
+    }
+
     // a call too small to slice (one slice would be under Migrator.MIN_SLICE_BYTES) is one chunk
     @Test
     void a_small_call_is_not_sliced() {
