@@ -26,9 +26,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The shadow-copy storm over a file mapping: CPU threads, two oversubscribed devices (eviction through the LRU
  * surrogate drops clean pages and writes dirty ones back), explicit migrations, pins, atomics and read duplication,
- * with shared and private mappings, private and coherent devices, every replay policy and batch size. Afterwards the
- * engine's invariants hold, every byte equals the shadow, and the file holds exactly what was written (shared) or is
- * untouched (private).
+ * with shared and private mappings, private and coherent devices, synchronous and asynchronous copy engines, every
+ * replay policy and batch size. Afterwards the engine's invariants hold, every byte equals the shadow, and the file
+ * holds exactly what was written (shared) or is untouched (private).
  *
  * <p>Half the shared seeds give RAM less than the file (100 of 128 pages), so page-cache reclaim drops and re-reads
  * pages all through the storm: the LIFO free list then hands a dropped page's frame straight to the next page read, the
@@ -51,7 +51,9 @@ class FileStressTest {
         long ram = shared && (seed / 4) % 2 == 0 ? 100L * 4096 : 4L << 20;
         try (HmmEngine engine = HmmEngine.create(EngineConfig.of(ram)
                 .withMigrateBatchPages((int) (1 + seed % 20)))) {
-            Device a = engine.attachDevice(new TestDriver("gpu0", type, (40 + seed % 50) * 4096, 1 + (int) (seed % 2)),
+            boolean asyncCopy = (seed / 5) % 2 == 1; // a copy engine of its own for about half the seeds
+            Device a = engine.attachDevice(new TestDriver("gpu0", type, (40 + seed % 50) * 4096, 1 + (int) (seed % 2),
+                            null, asyncCopy),
                     FaultServiceConfig.defaults().withReplayPolicy(ReplayPolicy.values()[(int) (seed % 4)])
                             .withMaxBatch((int) (1 + seed % 40)).withReadDuplication(seed % 5 == 0)
                             .withExclusiveAtomics(seed % 7 == 0).withFaultingThreadServices((seed / 3) % 2 == 0),
