@@ -167,6 +167,28 @@ class AsyncCopyPipelineTest {
         }
     }
 
+    // both ends of the pipeline are half a slice where that half is still MIN_SLICE_BYTES: 512 pages go as 64, 128,
+    // 128, 128 and 64, each submitted before the one before it is awaited, and every byte arrives
+    @Test
+    void the_first_and_last_slices_of_a_call_are_half_slices() {
+        int chunk = 512;
+        int slice = chunk / Migrator.PIPELINE_SLICES;
+        assertThat((long) slice / 2 * PAGE).isEqualTo(Migrator.MIN_SLICE_BYTES);
+        try (Recorded r = new Recorded(chunk, 4, chunk)) {
+            assertThat(r.engine.migrate(r.mm, r.va, r.bytes(), r.dev).migrated()).isEqualTo(chunk);
+            assertThat(r.driver.submittedPages).containsExactly(slice / 2, slice, slice, slice, slice / 2);
+            assertThat(r.order).containsExactly("submit 0", "submit 1", "await 0", "submit 2", "await 1", "submit 3",
+                    "await 2", "submit 4", "await 3", "await 4");
+            r.driver.submittedPages.clear();
+            assertThat(r.engine.migrateToRam(r.mm, r.va, r.bytes()).migrated()).isEqualTo(chunk);
+            assertThat(r.driver.submittedPages).containsExactly(slice / 2, slice, slice, slice, slice / 2);
+            byte[] got = new byte[r.data.length];
+            r.mm.read(r.va, got);
+            assertThat(got).isEqualTo(r.data);
+            assertThat(r.engine.check()).isEmpty();
+        }
+    }
+
     // a call too small to slice (one slice would be under Migrator.MIN_SLICE_BYTES) is one chunk
     @Test
     void a_small_call_is_not_sliced() {
@@ -370,15 +392,23 @@ class AsyncCopyPipelineTest {
      */
     private static final class Recorded implements AutoCloseable {
         final List<String> order = Collections.synchronizedList(new ArrayList<>());
-        final HmmEngine engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(BATCH));
+        final HmmEngine engine;
         final RecordingDriver driver = new RecordingDriver(order, Integer.MAX_VALUE);
-        final Device dev = engine.attachDevice(driver);
-        final AddressSpace mm = engine.createAddressSpace();
+        final Device dev;
+        final AddressSpace mm;
         final int pages;
         final long va;
         final byte[] data;
 
         Recorded(int pages, long seed) {
+            this(pages, seed, BATCH);
+        }
+
+        /** As above, with {@code migrate_vma} chunks of {@code batchPages}. */
+        Recorded(int pages, long seed, int batchPages) {
+            this.engine = HmmEngine.create(EngineConfig.of(8L << 20).withMigrateBatchPages(batchPages));
+            this.dev = engine.attachDevice(driver);
+            this.mm = engine.createAddressSpace();
             this.pages = pages;
             this.va = mm.mmap(bytes(), Prot.READ_WRITE);
             this.data = new byte[pages * PAGE];
@@ -403,6 +433,8 @@ class AsyncCopyPipelineTest {
     private static final class RecordingDriver implements DeviceDriver {
         final MemcpyCopyEngine inner = MemcpyCopyEngine.dedicated("rec", 1, CopyFaultInjector.NONE);
         final AtomicInteger submits = new AtomicInteger();
+        /** The pages of each recorded submission, in order. */
+        final List<Integer> submittedPages = Collections.synchronizedList(new ArrayList<>());
         final AtomicInteger throwAt;
         /** The submission whose await throws (after its copy is done: the engine cannot know that). */
         final AtomicInteger awaitThrowAt = new AtomicInteger(-1);
@@ -423,6 +455,7 @@ class AsyncCopyPipelineTest {
                     throw new IllegalStateException("injected submit failure at submission " + k);
                 }
                 order.add(prefix + "submit " + k);
+                submittedPages.add(batch.count());
                 Submission s = inner.submit(batch);
                 return () -> {
                     s.await();
