@@ -250,8 +250,7 @@ final class Migrator {
          * least {@link #MIN_SLICE_BYTES}: nothing copies while the first chunk is begun, nor while the last is ended,
          * so a short first chunk (and, the rest of the call being whole chunks from there, a short last one) shortens
          * both ends of the pipeline. A 512 x 4 KiB call then runs slices of 64, 128, 128, 128 and 64 pages instead of
-         * four of 128; on a machine whose copy outruns the page-table work (docs/benchmarks.md, 12-01 on AMD EPYC) its
-         * round trip went from 0.66 to 0.74 of the copy ceiling (median of 15 runs each, alternated).
+         * four of 128 (measured in docs/benchmarks.md, "a sixth session").
          */
         long firstChunkBytes(long chunkBytes, long callBytes, AddressSpace mm) {
             long half = (chunkBytes >>> 1) >>> mm.pageShift << mm.pageShift;
