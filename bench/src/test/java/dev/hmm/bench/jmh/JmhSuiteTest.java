@@ -3,9 +3,13 @@ package dev.hmm.bench.jmh;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import dev.hmm.device.cuda.FakeCuda;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
@@ -34,6 +38,17 @@ class JmhSuiteTest {
         return b;
     }
 
+    private static Set<String> checkedNames(Collection<RunResult> results) {
+        Set<String> ran = new TreeSet<>();
+        for (RunResult r : results) {
+            String label = r.getParams().getBenchmark() + " " + r.getParams().getParamsKeys().stream()
+                    .map(k -> k + "=" + r.getParams().getParam(k)).toList();
+            assertThat(r.getPrimaryResult().getScore()).as(label).isFinite().isPositive();
+            ran.add(r.getParams().getBenchmark().replace(JmhSuiteTest.class.getPackageName() + ".", ""));
+        }
+        return ran;
+    }
+
     @Test
     void every_benchmark_runs_and_reports_a_score() throws RunnerException {
         String pkg = JmhSuiteTest.class.getPackageName();
@@ -43,15 +58,7 @@ class JmhSuiteTest {
         results.addAll(new Runner(brief(pkg + "\\.MigrateVmaBenchmark\\.")
                 .param("pageSize", "2097152").param("batch", "1", "32").build()).run());
 
-        Set<String> ran = new TreeSet<>();
-        for (RunResult r : results) {
-            String label = r.getParams().getBenchmark() + " " + r.getParams().getParamsKeys().stream()
-                    .map(k -> k + "=" + r.getParams().getParam(k)).toList();
-            double score = r.getPrimaryResult().getScore();
-            assertThat(score).as(label).isFinite().isPositive();
-            ran.add(r.getParams().getBenchmark().replace(JmhSuiteTest.class.getPackageName() + ".", ""));
-        }
-        assertThat(ran).containsExactlyInAnyOrder(
+        assertThat(checkedNames(results)).containsExactlyInAnyOrder(
                 "CpuFaultLatencyBenchmark.faultAndMigrateToRam", "CpuFaultLatencyBenchmark.referenceResidentRead",
                 "DeviceFaultBenchmark.faults", "DeviceFaultBenchmark.referenceQueue",
                 "LruRecordingBenchmark.residentAccess", "LruRecordingBenchmark.residentAccessContended",
@@ -61,5 +68,36 @@ class JmhSuiteTest {
         // MigrateVmaBenchmark: (2 page sizes x 3 batches + 2 batches of 2 MiB) x 2 thread counts x 2 engines
         assertThat(results.stream().filter(r -> r.getParams().getBenchmark().endsWith("MigrateVmaBenchmark.roundTrip")))
                 .hasSize(32);
+    }
+
+    /**
+     * The benchmarks a GPU session runs with {@code -p backend=cuda} (and the {@code nocopy} diagnostic), against the
+     * fake driver where there is no GPU: a GPU is lent for minutes, too few to find a benchmark that cannot start.
+     */
+    @Test
+    void the_backends_other_than_the_default_run_too() throws RunnerException {
+        Optional<String> library = FakeCuda.library();
+        Assumptions.assumeTrue(library.isPresent(), "neither a GPU nor a C compiler for the fake driver");
+        String pkg = JmhSuiteTest.class.getPackageName();
+        String before = System.getProperty("hmm.cuda.library");
+        System.setProperty("hmm.cuda.library", library.get()); // forks(0): DeviceSource reads it in this JVM
+        try {
+            List<RunResult> results = new ArrayList<>(new Runner(brief(pkg + "\\.(MigrateVma|DeviceFault|Replay)Benchmark\\.")
+                    .param("backend", "cuda").param("pageSize", "4096", "65536").param("copyThreads", "1")
+                    .param("faultBatch", "256").param("servicing", "combining").param("policy", "lru").build()).run());
+            results.addAll(new Runner(brief(pkg + "\\.MigrateVmaBenchmark\\.roundTrip")
+                    .param("backend", "nocopy").param("pageSize", "4096").param("batch", "512").build()).run());
+            assertThat(checkedNames(results)).containsExactlyInAnyOrder(
+                    "DeviceFaultBenchmark.faults", "DeviceFaultBenchmark.referenceQueue",
+                    "MigrateVmaBenchmark.roundTrip", "MigrateVmaBenchmark.referenceCopy",
+                    "ReplayBenchmark.replay", "ReplayBenchmark.referenceLru");
+            assertThat(results).filteredOn(r -> r.getParams().getParam("backend").equals("cuda")).hasSize(2 + 2 + 2 * 3 * 2);
+        } finally {
+            if (before == null) {
+                System.clearProperty("hmm.cuda.library");
+            } else {
+                System.setProperty("hmm.cuda.library", before);
+            }
+        }
     }
 }
