@@ -2,13 +2,13 @@ package dev.hmm.bench.jmh;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.hmm.device.cuda.FakeCuda;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
-import dev.hmm.device.cuda.FakeCuda;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.openjdk.jmh.results.RunResult;
@@ -20,11 +20,12 @@ import org.openjdk.jmh.runner.options.VerboseMode;
 
 /**
  * Every JMH benchmark of the suite, every method and every value of its parameters (but the largest migration),
- * runs once, briefly, in this JVM: a benchmark whose set-up or checks fail (a reference whose per-invocation set-up
- * found its page already moved did, unseen, until this test) fails the build instead of dropping its row from a
- * long run's table. Figures are not looked at beyond being positive: speed is measured in docs/benchmarks.md.
+ * runs once, briefly, in this JVM: a benchmark whose set-up or checks fail fails the build, instead of silently
+ * dropping its rows from a long run's table (as {@code CpuFaultLatencyBenchmark}'s reference did until this test).
+ * Figures are not looked at beyond being positive: speed is measured in docs/benchmarks.md.
  */
 class JmhSuiteTest {
+    private static final String PKG = JmhSuiteTest.class.getPackageName();
 
     private static OptionsBuilder brief(String include) {
         OptionsBuilder b = new OptionsBuilder();
@@ -44,18 +45,17 @@ class JmhSuiteTest {
             String label = r.getParams().getBenchmark() + " " + r.getParams().getParamsKeys().stream()
                     .map(k -> k + "=" + r.getParams().getParam(k)).toList();
             assertThat(r.getPrimaryResult().getScore()).as(label).isFinite().isPositive();
-            ran.add(r.getParams().getBenchmark().replace(JmhSuiteTest.class.getPackageName() + ".", ""));
+            ran.add(r.getParams().getBenchmark().replace(PKG + ".", ""));
         }
         return ran;
     }
 
     @Test
     void every_benchmark_runs_and_reports_a_score() throws RunnerException {
-        String pkg = JmhSuiteTest.class.getPackageName();
         // 2 MiB x 512 pages is 1 GiB on each side of the copy: 2 MiB pages run in batches of 1 and 32 only
-        List<RunResult> results = new ArrayList<>(new Runner(brief(pkg + "\\.")
+        List<RunResult> results = new ArrayList<>(new Runner(brief(PKG + "\\.")
                 .param("pageSize", "4096", "65536").build()).run());
-        results.addAll(new Runner(brief(pkg + "\\.MigrateVmaBenchmark\\.")
+        results.addAll(new Runner(brief(PKG + "\\.MigrateVmaBenchmark\\.")
                 .param("pageSize", "2097152").param("batch", "1", "32").build()).run());
 
         assertThat(checkedNames(results)).containsExactlyInAnyOrder(
@@ -66,7 +66,7 @@ class JmhSuiteTest {
                 "MigrateVmaBenchmark.roundTrip", "MigrateVmaBenchmark.referenceCopy",
                 "ReplayBenchmark.replay", "ReplayBenchmark.referenceLru");
         // MigrateVmaBenchmark: (2 page sizes x 3 batches + 2 batches of 2 MiB) x 2 thread counts x 2 engines
-        assertThat(results.stream().filter(r -> r.getParams().getBenchmark().endsWith("MigrateVmaBenchmark.roundTrip")))
+        assertThat(results).filteredOn(r -> r.getParams().getBenchmark().endsWith("MigrateVmaBenchmark.roundTrip"))
                 .hasSize(32);
     }
 
@@ -78,20 +78,22 @@ class JmhSuiteTest {
     void the_backends_other_than_the_default_run_too() throws RunnerException {
         Optional<String> library = FakeCuda.library();
         Assumptions.assumeTrue(library.isPresent(), "neither a GPU nor a C compiler for the fake driver");
-        String pkg = JmhSuiteTest.class.getPackageName();
         String before = System.getProperty("hmm.cuda.library");
         System.setProperty("hmm.cuda.library", library.get()); // forks(0): DeviceSource reads it in this JVM
         try {
-            List<RunResult> results = new ArrayList<>(new Runner(brief(pkg + "\\.(MigrateVma|DeviceFault|Replay)Benchmark\\.")
+            List<RunResult> results = new ArrayList<>(new Runner(
+                    brief(PKG + "\\.(MigrateVma|DeviceFault|Replay)Benchmark\\.")
                     .param("backend", "cuda").param("pageSize", "4096", "65536").param("copyThreads", "1")
                     .param("faultBatch", "256").param("servicing", "combining").param("policy", "lru").build()).run());
-            results.addAll(new Runner(brief(pkg + "\\.MigrateVmaBenchmark\\.roundTrip")
+            results.addAll(new Runner(brief(PKG + "\\.MigrateVmaBenchmark\\.roundTrip")
                     .param("backend", "nocopy").param("pageSize", "4096").param("batch", "512").build()).run());
             assertThat(checkedNames(results)).containsExactlyInAnyOrder(
                     "DeviceFaultBenchmark.faults", "DeviceFaultBenchmark.referenceQueue",
                     "MigrateVmaBenchmark.roundTrip", "MigrateVmaBenchmark.referenceCopy",
                     "ReplayBenchmark.replay", "ReplayBenchmark.referenceLru");
-            assertThat(results).filteredOn(r -> r.getParams().getParam("backend").equals("cuda")).hasSize(2 + 2 + 2 * 3 * 2);
+            // faults and replay: one case each, with its reference; migrate: 2 page sizes x 3 batches, with reference
+            assertThat(results).filteredOn(r -> r.getParams().getParam("backend").equals("cuda"))
+                    .hasSize(2 + 2 + 2 * 3 * 2);
         } finally {
             if (before == null) {
                 System.clearProperty("hmm.cuda.library");
