@@ -1,6 +1,5 @@
 package dev.hmm.mm;
 
-import dev.hmm.concurrent.Backoff;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -115,7 +114,7 @@ public final class MemcpyCopyEngine implements CopyEngine {
             copyRange(batch, seq, 0, n);
             return;
         }
-        Completion done = new Completion(null, stripes - 1);
+        Completion done = new Completion(this, stripes - 1, true);
         int per = (n + stripes - 1) / stripes;
         for (int s = 1; s < stripes; s++) {
             int lo = s * per;
@@ -131,17 +130,7 @@ public final class MemcpyCopyEngine implements CopyEngine {
             }
         }
         copyRange(batch, seq, 0, Math.min(n, per));
-        Backoff backoff = null;
-        while (done.remaining > 0) {
-            if (done.notices.poll() != null) {
-                done.remaining--;
-            } else if (!runOne()) {
-                if (backoff == null) {
-                    backoff = new Backoff();
-                }
-                backoff.idle();
-            }
-        }
+        done.await();
     }
 
     /**
@@ -170,7 +159,7 @@ public final class MemcpyCopyEngine implements CopyEngine {
             return Submission.DONE;
         }
         int stripes = (int) Math.min(Math.min(threads, n), Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
-        Completion done = new Completion(this, stripes);
+        Completion done = new Completion(this, stripes, false);
         int per = (n + stripes - 1) / stripes;
         for (int s = 0; s < stripes; s++) {
             int lo = s * per;
@@ -300,21 +289,29 @@ public final class MemcpyCopyEngine implements CopyEngine {
     }
 
     /**
-     * Completion notices of one batch: workers offer, the submitter polls (many-to-one). As a {@link Submission}
-     * (asynchronous mode), {@link #await} spins, then yields, then parks briefly: the copy it waits for is tens of
-     * microseconds, shorter than a timed park's slack, and a worker posts its notice without waking anyone. Once the
-     * engine is closed its workers are gone (or going), so the waiter runs what is still queued itself: a batch
-     * submitted just before {@link #close} is never left without a thread to copy it.
+     * Completion notices of one batch: workers offer, the submitter polls (many-to-one). {@link #await} spins, then
+     * yields, then parks briefly: the copy it waits for is tens of microseconds, shorter than a timed park's slack
+     * (about 50 us on Linux, more on a virtual machine), and a worker posts its notice without waking anyone. A
+     * synchronous submitter ({@code helping}) runs queued stripes itself while it waits, so a stripe that no worker
+     * has taken yet never waits for one to wake up. Once the engine is closed its workers are gone (or going), so an
+     * asynchronous waiter runs what is still queued too: a batch submitted just before {@link #close} is never left
+     * without a thread to copy it.
+     *
+     * <p>The synchronous wait once used {@link dev.hmm.concurrent.Backoff}, whose first parks (1 us asked) slept for
+     * the timer slack: with two copy threads on a 2-core virtual machine a 512 x 4 KiB copy took 112-119 us at p50
+     * against 40 us on one thread (docs/benchmarks.md, "Two copy threads").
      */
     private static final class Completion implements Submission {
         private static final int SPINS = 1 << 12;
         private static final int YIELDS = 1 << 14;
         final MpscArrayQueue<Stripe> notices;
-        final MemcpyCopyEngine engine; // asynchronous mode only
+        final MemcpyCopyEngine engine;
+        final boolean helping;
         int remaining; // submitter only
 
-        Completion(MemcpyCopyEngine engine, int expected) {
+        Completion(MemcpyCopyEngine engine, int expected, boolean helping) {
             this.engine = engine;
+            this.helping = helping;
             this.notices = new MpscArrayQueue<>(Math.max(2, expected));
             this.remaining = expected;
         }
@@ -326,7 +323,7 @@ public final class MemcpyCopyEngine implements CopyEngine {
             while (remaining > 0) {
                 if (notices.poll() != null) {
                     remaining--;
-                } else if (engine != null && engine.closed && engine.runOne()) {
+                } else if ((helping || engine.closed) && engine.runOne()) {
                     idle = 0;
                 } else if (++idle < SPINS) {
                     Thread.onSpinWait();
@@ -363,15 +360,16 @@ public final class MemcpyCopyEngine implements CopyEngine {
                     MemcpyCopyEngine.this.run(st);
                     continue;
                 }
-                // a dedicated worker waits longer before it parks: its submitter's next chunk is usually a page-table
-                // pass away, and an unpark costs more than that on a virtual machine. It yields rather than spins
-                // for most of that wait, so that on a machine with fewer cores than busy threads the submitter (who
-                // makes the next chunk) gets the core
+                // a worker waits a while before it parks: its submitter's next batch is usually a page-table pass
+                // away, and on a virtual machine an unpark costs the submitter about 8 us and the worker wakes about
+                // 24 us later, more than a 128 KiB stripe takes to copy. It yields rather than spins for most of that
+                // wait, so that on a machine with fewer cores than busy threads the submitter (who makes the next
+                // batch) gets the core
                 if (++spins < 256) {
                     Thread.onSpinWait();
                     continue;
                 }
-                if (dedicated && spins < 256 + 512) {
+                if (spins < 256 + 512) {
                     Thread.yield();
                     continue;
                 }
