@@ -22,7 +22,10 @@ import org.jctools.queues.MpscArrayQueue;
  *
  * <h2>Work flow</h2>
  * A batch of {@code n} pages is cut into at most {@code threads} contiguous stripes of at least
- * {@value #MIN_STRIPE_BYTES} bytes. Stripes 1..k-1 go to the workers through a JCTools {@link MpmcArrayQueue}; the
+ * {@value #MIN_STRIPE_BYTES} bytes. When a batch has fewer pages than stripes (one 2 MiB page, two copy threads),
+ * each page is cut into a power of two of equal pieces and the stripes are runs of pieces, so that a huge page moves
+ * on every copy thread (as a GPU's copy engines split one large transfer); otherwise a stripe is a run of whole
+ * pages. Stripes 1..k-1 go to the workers through a JCTools {@link MpmcArrayQueue}; the
  * submitter copies stripe 0 itself (caller-runs: a one-page fault copy never pays a thread hand-off), then helps with
  * queued stripes until the workers' completion notices, posted to the batch's {@link MpscArrayQueue}, have all
  * arrived. Runs of pages contiguous in both stores are copied with one {@code memcpy}.
@@ -109,28 +112,45 @@ public final class MemcpyCopyEngine implements CopyEngine {
             injectOnly(batch, seq);
             return;
         }
-        int stripes = (int) Math.min(Math.min(threads, n), Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
-        if (stripes <= 1) {
-            copyRange(batch, seq, 0, n);
+        int wanted = stripes(batch);
+        if (wanted <= 1) {
+            copyRange(batch, seq, 0, n, 0);
             return;
         }
+        int shift = pieceShift(n, wanted);
+        int units = n << shift;
+        int per = (units + wanted - 1) / wanted;
+        int stripes = (units + per - 1) / per;
         Completion done = new Completion(this, stripes - 1, true);
-        int per = (n + stripes - 1) / stripes;
         for (int s = 1; s < stripes; s++) {
             int lo = s * per;
-            int hi = Math.min(n, lo + per);
-            Stripe st = new Stripe(batch, seq, lo, hi, done);
+            Stripe st = new Stripe(batch, seq, lo, Math.min(units, lo + per), shift, done);
             while (!work.offer(st)) {
                 runOne(); // queue full: help drain it
             }
         }
-        for (Worker w : workers) {
-            if (w.idle) {
-                LockSupport.unpark(w.thread);
-            }
-        }
-        copyRange(batch, seq, 0, Math.min(n, per));
+        wakeIdleWorkers();
+        copyRange(batch, seq, 0, per, shift);
         done.await();
+    }
+
+    /** How many stripes a batch is worth: one per copy thread, each of at least {@value #MIN_STRIPE_BYTES} bytes. */
+    private int stripes(CopyBatch batch) {
+        return (int) Math.min(threads, Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
+    }
+
+    /**
+     * log2 of the pieces each page is cut into: 0 (whole pages) when the batch has at least as many pages as
+     * stripes, else the least power of two that gives every stripe a piece. A piece is at least
+     * {@value #MIN_STRIPE_BYTES} bytes, since {@link #stripes} gives no more stripes than the batch has such blocks,
+     * and a whole number of bytes, since page sizes are powers of two.
+     */
+    static int pieceShift(int pages, int stripes) {
+        if (pages >= stripes) {
+            return 0;
+        }
+        int pieces = (stripes + pages - 1) / pages;
+        return 32 - Integer.numberOfLeadingZeros(pieces - 1);
     }
 
     /**
@@ -155,15 +175,18 @@ public final class MemcpyCopyEngine implements CopyEngine {
             return Submission.DONE;
         }
         if (batch.bytes() < INLINE_BYTES) {
-            copyRange(batch, seq, 0, n);
+            copyRange(batch, seq, 0, n, 0);
             return Submission.DONE;
         }
-        int stripes = (int) Math.min(Math.min(threads, n), Math.max(1, batch.bytes() / MIN_STRIPE_BYTES));
+        int wanted = stripes(batch);
+        int shift = pieceShift(n, wanted);
+        int units = n << shift;
+        int per = (units + wanted - 1) / wanted;
+        int stripes = (units + per - 1) / per;
         Completion done = new Completion(this, stripes, false);
-        int per = (n + stripes - 1) / stripes;
         for (int s = 0; s < stripes; s++) {
             int lo = s * per;
-            Stripe st = new Stripe(batch, seq, lo, Math.min(n, lo + per), done);
+            Stripe st = new Stripe(batch, seq, lo, Math.min(units, lo + per), shift, done);
             while (!work.offer(st)) {
                 wakeIdleWorkers(); // queue full: the workers drain it, so none may sleep meanwhile
                 Thread.onSpinWait();
@@ -208,9 +231,9 @@ public final class MemcpyCopyEngine implements CopyEngine {
 
     private void run(Stripe st) {
         try {
-            copyRange(st.batch, st.seq, st.lo, st.hi);
+            copyRange(st.batch, st.seq, st.lo, st.hi, st.shift);
         } catch (RuntimeException | Error e) {
-            for (int i = st.lo; i < st.hi; i++) {
+            for (int i = st.lo >>> st.shift, last = (st.hi - 1) >>> st.shift; i <= last; i++) {
                 st.batch.fail(i);
             }
         } finally {
@@ -221,15 +244,57 @@ public final class MemcpyCopyEngine implements CopyEngine {
         }
     }
 
-    private void copyRange(CopyBatch b, long seq, int lo, int hi) {
+    /** Copies units {@code [lo, hi)} of the batch: pages when {@code shift} is 0, else pieces of pages. */
+    private void copyRange(CopyBatch b, long seq, int lo, int hi, int shift) {
+        if (shift == 0) {
+            copyPages(b, seq, lo, hi);
+        } else {
+            copyPieces(b, seq, lo, hi, shift);
+        }
+    }
+
+    /**
+     * Copies pieces {@code [lo, hi)}, piece {@code u} being bytes {@code [(u & mask) * piece, ...)} of page
+     * {@code u >>> shift}. The stripe that holds a page's first piece asks the injector about that page, so it is
+     * still asked once per page; the other pieces of a failed page are copied all the same, and rollback discards them.
+     */
+    private void copyPieces(CopyBatch b, long seq, int lo, int hi, int shift) {
+        MemorySegment src = b.source().memory();
+        MemorySegment dst = b.destination().memory();
+        long ps = b.pageSize();
+        long piece = ps >>> shift;
+        int u = lo;
+        while (u < hi) {
+            int i = u >>> shift;
+            int first = u - (i << shift);
+            int end = Math.min(hi - (i << shift), 1 << shift); // this stripe's pieces of page i: [first, end)
+            int s = b.srcIndex(i);
+            int d = b.dstIndex(i);
+            long off = first * piece;
+            long len = (end - first) * piece;
+            if (first == 0 && injector.shouldFail(seq, i, s, d)) {
+                len /= 2; // as copyPages: the destination holds part of a copy, which rollback must discard
+                b.fail(i);
+            }
+            if (s == CopyBatch.FILL) {
+                dst.asSlice(d * ps + off, len).fill((byte) 0);
+            } else {
+                MemorySegment.copy(src, s * ps + off, dst, d * ps + off, len);
+            }
+            u = (i << shift) + end;
+        }
+    }
+
+    private void copyPages(CopyBatch b, long seq, int lo, int hi) {
         MemorySegment src = b.source().memory();
         MemorySegment dst = b.destination().memory();
         long ps = b.pageSize();
         int i = lo;
+        int wanted = -1; // a page the injector already chose while a run was extended: it is asked once per page
         while (i < hi) {
             int s = b.srcIndex(i);
             int d = b.dstIndex(i);
-            if (injector.shouldFail(seq, i, s, d)) {
+            if (i == wanted || injector.shouldFail(seq, i, s, d)) {
                 // fail in the middle of the page: the destination holds half a copy, which rollback must discard
                 if (s == CopyBatch.FILL) {
                     dst.asSlice(d * ps, ps / 2).fill((byte) 0);
@@ -247,8 +312,11 @@ public final class MemcpyCopyEngine implements CopyEngine {
             }
             // extend over a run contiguous in both stores, unless the injector wants a page of it
             int j = i + 1;
-            while (j < hi && b.srcIndex(j) == s + (j - i) && b.dstIndex(j) == d + (j - i)
-                    && !injector.shouldFail(seq, j, b.srcIndex(j), b.dstIndex(j))) {
+            while (j < hi && b.srcIndex(j) == s + (j - i) && b.dstIndex(j) == d + (j - i)) {
+                if (injector.shouldFail(seq, j, b.srcIndex(j), b.dstIndex(j))) {
+                    wanted = j;
+                    break;
+                }
                 j++;
             }
             MemorySegment.copy(src, s * ps, dst, d * ps, (j - i) * ps);
@@ -275,15 +343,17 @@ public final class MemcpyCopyEngine implements CopyEngine {
     private static final class Stripe {
         final CopyBatch batch;
         final long seq;
-        final int lo;
+        final int lo; // units: pages, or pieces of pages when shift > 0
         final int hi;
+        final int shift; // log2 of the pieces per page
         final Completion done;
 
-        Stripe(CopyBatch batch, long seq, int lo, int hi, Completion done) {
+        Stripe(CopyBatch batch, long seq, int lo, int hi, int shift, Completion done) {
             this.batch = batch;
             this.seq = seq;
             this.lo = lo;
             this.hi = hi;
+            this.shift = shift;
             this.done = done;
         }
     }
