@@ -23,10 +23,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The shadow-copy stress ({@link StressHarness}) over engine configurations drawn at random from a seed: the other
- * stress tests each fix one combination, this one mixes them (private or coherent memory, a synchronous or an
- * asynchronous copy engine, chunk sizes from 1 to 512 pages, oversubscription with {@code lru} or {@code fifo} and
- * any reclaim cluster and watermark, a second device of another owner, every replay policy, exclusive atomics, read
- * duplication, combining or a servicing thread, 1 to 3 threads of each kind). Every run must lose no byte, pass the
+ * stress tests each fix one combination, this one mixes them (4 KiB or 2 MiB pages, private or coherent memory, a
+ * synchronous or an asynchronous copy engine on 1 or 2 threads, chunk sizes from 1 to 512 pages, oversubscription
+ * with {@code lru} or {@code fifo} and any reclaim cluster and watermark, a second device of another owner, every
+ * replay policy, exclusive atomics, read duplication, combining or a servicing thread, 1 to 3 threads of each kind). Every run must lose no byte, pass the
  * whole-engine check, and give every frame back when the address space closes.
  *
  * <p>CI runs {@value #DEFAULT_ROUNDS} seeds. For a soak, {@code -Dhmm.stress.rounds=N} (and
@@ -39,11 +39,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class RandomConfigurationStressTest {
     static final int DEFAULT_ROUNDS = 24;
-    private static final int PAGE = 4096;
+    private static final int PAGE = EngineConfig.PAGE_4K;
+    private static final int PAGE_2M = EngineConfig.PAGE_2M;
     private static final int[] CHUNKS = {1, 7, 16, 64, 200, 512};
 
     /** One configuration, drawn from its seed. */
-    record Config(long seed, int pages, MemoryType type, boolean asyncCopy, int copyThreads, int chunk,
+    record Config(long seed, int pageSize, int pages, MemoryType type, boolean asyncCopy, int copyThreads, int chunk,
             String eviction, int devicePages, int reclaimCluster, long watermark, boolean secondOwner,
             ReplayPolicy replay, boolean exclusiveAtomics, boolean readDuplication, boolean combining, int maxBatch,
             int cpuThreads, int deviceThreads, int migrators, int ops) {
@@ -65,9 +66,29 @@ class RandomConfigurationStressTest {
             boolean duplication = !exclusive && r.nextInt(4) == 0;
             boolean combining = r.nextBoolean();
             int maxBatch = 8 << r.nextInt(6);
-            return new Config(seed, pages, type, async, copyThreads, chunk, eviction, devicePages, cluster, watermark,
-                    second, replay, exclusive, duplication, combining, maxBatch, 1 + r.nextInt(3), 1 + r.nextInt(3),
-                    1 + r.nextInt(3), 1000 + r.nextInt(3000));
+            int cpuThreads = 1 + r.nextInt(3);
+            int deviceThreads = 1 + r.nextInt(3);
+            int migrators = 1 + r.nextInt(3);
+            int ops = 1000 + r.nextInt(3000);
+            // drawn last, so that the 4 KiB configurations of the seeds before it came are unchanged: one in six
+            // runs with 2 MiB pages (THP migration), fewer of them and fewer operations, the same device share
+            int pageSize = PAGE;
+            if (r.nextInt(6) == 0) {
+                pageSize = PAGE_2M;
+                int hugePages = 4 + pages % 20;
+                devicePages = eviction != null ? Math.max(4, devicePages * hugePages / pages) : hugePages + 4;
+                watermark = Math.min(watermark, devicePages / 8);
+                pages = hugePages;
+                ops /= 10;
+            }
+            return new Config(seed, pageSize, pages, type, async, copyThreads, chunk, eviction, devicePages, cluster,
+                    watermark, second, replay, exclusive, duplication, combining, maxBatch, cpuThreads, deviceThreads,
+                    migrators, ops);
+        }
+
+        /** Frames of RAM: room for every page four times over, with a margin. */
+        long ramBytes() {
+            return 4L * (pages + (pageSize == PAGE ? 64 : 16)) * pageSize;
         }
 
         EvictionConfig evictionConfig() {
@@ -88,10 +109,10 @@ class RandomConfigurationStressTest {
         Config c = Config.draw(seed);
         List<String> problems = new ArrayList<>();
         try (HmmEngine engine = HmmEngine.create(
-                EngineConfig.of(4L * (c.pages() + 64) * PAGE).withMigrateBatchPages(c.chunk()))) {
+                EngineConfig.of(c.ramBytes()).withPageSize(c.pageSize()).withMigrateBatchPages(c.chunk()))) {
             List<Device> devices = new ArrayList<>();
             devices.add(engine.attachDevice(
-                    new TestDriver("gpu0", c.type(), (long) c.devicePages() * PAGE, c.copyThreads(), null,
+                    new TestDriver("gpu0", c.type(), (long) c.devicePages() * c.pageSize(), c.copyThreads(), null,
                             c.asyncCopy()),
                     FaultServiceConfig.defaults().withReplayPolicy(c.replay()).withMaxBatch(c.maxBatch())
                             .withExclusiveAtomics(c.exclusiveAtomics()).withReadDuplication(c.readDuplication())
@@ -99,13 +120,13 @@ class RandomConfigurationStressTest {
                     c.evictionConfig()));
             if (c.secondOwner()) { // the other copy mode and servicing mode, so pages bounce between the two kinds
                 devices.add(engine.attachDevice(
-                        new TestDriver("gpu1", MemoryType.DEVICE_PRIVATE, (long) c.devicePages() * PAGE, 1, null,
+                        new TestDriver("gpu1", MemoryType.DEVICE_PRIVATE, (long) c.devicePages() * c.pageSize(), 1, null,
                                 !c.asyncCopy()),
                         FaultServiceConfig.defaults().withFaultingThreadServices(!c.combining()),
                         c.evictionConfig()));
             }
             AddressSpace mm = engine.createAddressSpace();
-            long length = (long) c.pages() * PAGE;
+            long length = (long) c.pages() * c.pageSize();
             long va = mm.mmap(length, Prot.READ_WRITE);
             StressHarness.Outcome out = StressHarness.run(engine, mm, va, length, devices,
                     StressHarness.Options.defaults().withSeed(seed)
