@@ -254,8 +254,8 @@ public final class MemcpyCopyEngine implements CopyEngine {
     }
 
     /**
-     * Copies pieces {@code [lo, hi)}, piece {@code u} being bytes {@code [(u & mask) * piece, ...)} of page
-     * {@code u >>> shift}. The stripe that holds a page's first piece asks the injector about that page, so it is
+     * Copies pieces {@code [lo, hi)}: piece {@code u} is the {@code (u mod 2^shift)}-th of the {@code 2^shift} equal
+     * parts of page {@code u >>> shift}. The stripe that holds a page's first piece asks the injector about that page, so it is
      * still asked once per page; the other pieces of a failed page are copied all the same, and rollback discards them.
      */
     private void copyPieces(CopyBatch b, long seq, int lo, int hi, int shift) {
