@@ -108,7 +108,6 @@ class MemcpyCopyEngineTest {
                                 "frame " + f + " is no destination and must be left alone");
                     }
                 }
-                batch.reset(src, dst);
             }
         }
     }
